@@ -1,0 +1,18 @@
+from setuptools import find_packages, setup
+
+PACKAGE = "kestrel_core"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+    ],
+    install_requires=["numpy", "torch", "opencv-python-headless", "scipy"],
+    zip_safe=True,
+    maintainer="Kestrel developers",
+    description="Kestrel perception algorithms (torch, numpy); free of ROS.",
+    license="Apache-2.0",
+)

@@ -1,0 +1,1 @@
+"""Kestrel ROS 2 adapters: message conversions, library stand-ins and thin nodes."""

@@ -1,0 +1,1 @@
+"""Kestrel tools: the ``kestrel`` command line, metrics, demo and benchmarks."""

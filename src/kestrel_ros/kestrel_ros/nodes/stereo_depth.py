@@ -26,6 +26,7 @@ from kestrel_core.geometry.stereo import disparity_to_depth, disparity_to_points
 from kestrel_core.stereo import (
     OpenCVSGBMConfig,
     SGMConfig,
+    Workspace,
     compute_disparity,
     opencv_sgbm_disparity,
 )
@@ -48,6 +49,8 @@ from kestrel_ros.qos import QOS_PARAMS, output_qos, sensor_qos
 
 NODE_NAME = "stereo_depth"
 STEREO_ENCODINGS = ("mono8", "mono16", "8UC1", "16UC1", "rgb8", "bgr8", "rgba8", "bgra8", "32FC1")
+# Colour encodings the matcher receives as RGB (its grey conversion weights assume RGB).
+_CONVERT_TO_RGB = ("bgr8", "rgba8", "bgra8")
 _SGM = SGMConfig()
 
 PARAMS = (
@@ -162,6 +165,9 @@ class StereoDepthNode(Node):
         self._diagnostics.hardware_id = str(self._device)
         self._diagnostics.extra["method"] = self._values["method"]
         self._cuda_fallbacks = 0
+        # Scratch volumes reused across frames (allocating them costs ~100 ms per frame).
+        self._workspace = Workspace()
+        self._fallback_workspace = Workspace()
         self.get_logger().info(
             f"stereo_depth ready: method={self._values['method']} device={self._device} "
             f"max_disparity={self._sgm_config.max_disparity}"
@@ -246,18 +252,23 @@ class StereoDepthNode(Node):
     # ----------------------------------------------------------------- processing
     def _match(self, frame: StereoFrame) -> np.ndarray:
         """(H, W) float32 disparity in left pixels, NaN where invalid."""
+        left, right = frame.left, frame.right
+        if frame.encoding in _CONVERT_TO_RGB:
+            left, right = to_rgb8(left, frame.encoding), to_rgb8(right, frame.encoding)
         if self._values["method"] == "opencv":
             config = OpenCVSGBMConfig(max_disparity=self._sgm_config.max_disparity,
                                       min_disparity=self._sgm_config.min_disparity)
-            return opencv_sgbm_disparity(frame.left, frame.right, config)
+            return opencv_sgbm_disparity(left, right, config)
         try:
-            result = compute_disparity(frame.left, frame.right, self._sgm_config, self._device)
+            result = compute_disparity(left, right, self._sgm_config, self._device,
+                                       workspace=self._workspace)
         except torch.cuda.OutOfMemoryError:
             self._cuda_fallbacks += 1
             self._diagnostics.extra["cuda_oom_cpu_fallbacks"] = str(self._cuda_fallbacks)
             self.get_logger().warning("CUDA out of memory: this frame is matched on the CPU")
             torch.cuda.empty_cache()
-            result = compute_disparity(frame.left, frame.right, self._sgm_config, "cpu")
+            result = compute_disparity(left, right, self._sgm_config, "cpu",
+                                       workspace=self._fallback_workspace)
         return result.disparity.cpu().numpy()
 
     def _on_pair(self, left_msg: Image, right_msg: Image) -> None:

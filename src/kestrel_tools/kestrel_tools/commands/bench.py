@@ -19,7 +19,13 @@ import cv2
 import numpy as np
 import torch
 
-from kestrel_core.stereo import OpenCVSGBMConfig, SGMConfig, compute_disparity, opencv_sgbm_disparity
+from kestrel_core.stereo import (
+    OpenCVSGBMConfig,
+    SGMConfig,
+    Workspace,
+    compute_disparity,
+    opencv_sgbm_disparity,
+)
 from kestrel_tools.datasets import StereoSample, load_middlebury_motorcycle
 from kestrel_tools.metrics import stereo_metrics
 
@@ -66,13 +72,18 @@ def bench_case(case: str, left: np.ndarray, right: np.ndarray, truth: np.ndarray
     sgm_config = SGMConfig(max_disparity=max_disparity)
     cv_config = OpenCVSGBMConfig(max_disparity=max_disparity)
     cv_ms, cv_out = median_ms(lambda: opencv_sgbm_disparity(left, right, cv_config), repeats)
+    workspace = Workspace()  # as a node streaming frames holds one
     sgm_ms, sgm_out = median_ms(
-        lambda: compute_disparity(left, right, sgm_config, "cpu").disparity.numpy(), repeats)
+        lambda: compute_disparity(left, right, sgm_config, "cpu", workspace=workspace)
+        .disparity.numpy(), repeats)
     rows = [Row(case, "OpenCV SGBM_3WAY (CPU, baseline)", cv_ms, 1.0, stereo_metrics(cv_out, truth)),
             Row(case, "Kestrel SGM (CPU)", sgm_ms, sgm_ms / cv_ms, stereo_metrics(sgm_out, truth))]
     if torch.cuda.is_available():
+        gpu_workspace = Workspace()
+
         def on_gpu() -> np.ndarray:
-            result = compute_disparity(left, right, sgm_config, "cuda").disparity.cpu().numpy()
+            result = compute_disparity(left, right, sgm_config, "cuda",
+                                       workspace=gpu_workspace).disparity.cpu().numpy()
             torch.cuda.synchronize()
             return result
         gpu_ms, gpu_out = median_ms(on_gpu, repeats)

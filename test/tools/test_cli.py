@@ -9,6 +9,7 @@ import pytest
 
 from kestrel_core.stereo import OpenCVSGBMConfig, SGMConfig, compute_disparity, opencv_sgbm_disparity
 from kestrel_tools.datasets import data_dir
+from kestrel_tools.graph import find_executable
 from kestrel_tools.image_io import read_image
 from kestrel_tools.metrics import stereo_metrics
 
@@ -17,7 +18,8 @@ LEFT, RIGHT = PAIR / "motorcycle_left.png", PAIR / "motorcycle_right.png"
 
 
 def kestrel(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["kestrel", *map(str, args)], capture_output=True, text=True, timeout=300)
+    return subprocess.run([find_executable("kestrel"), *map(str, args)], capture_output=True,
+                          text=True, timeout=300)
 
 
 @pytest.mark.parametrize("method", ["sgm", "opencv"])
@@ -51,7 +53,7 @@ def test_stereo_writes_the_same_disparity_as_the_core(tmp_path: Path, method: st
     ],
 )
 def test_bad_arguments_exit_non_zero_with_one_line(tmp_path: Path, args, reason):
-    result = subprocess.run(["kestrel", *map(str, args)], capture_output=True, text=True,
+    result = subprocess.run([find_executable("kestrel"), *map(str, args)], capture_output=True, text=True,
                             cwd=tmp_path, timeout=120)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()

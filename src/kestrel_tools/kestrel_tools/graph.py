@@ -8,8 +8,10 @@ with Kestrel's shared-memory Fast DDS profile.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -21,6 +23,17 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 FASTDDS_PROFILE = Path(__file__).resolve().parents[3] / "config" / "fastdds_shm.xml"
+
+
+def find_executable(name: str) -> str:
+    """A console script beside the running interpreter (the venv), else on ``PATH``."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(f"executable {name!r} is neither beside {sys.executable} nor on PATH")
+    return found
 
 
 def local_ros_env(domain_id: int, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -49,9 +62,9 @@ class NodeProcess:
 
     def __init__(self, executable: str, ros_args: Iterable[str] = (), domain_id: int = 0,
                  extra_env: dict[str, str] | None = None) -> None:
-        self.command = [executable, "--ros-args", *ros_args]
+        self.command = [find_executable(executable), "--ros-args", *ros_args]
         self._env = {**local_ros_env(domain_id), **(extra_env or {})}
-        self._log = tempfile.NamedTemporaryFile(prefix=f"{executable}-", suffix=".log", delete=False)
+        self._log = tempfile.NamedTemporaryFile(prefix=f"{Path(executable).name}-", suffix=".log", delete=False)
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> "NodeProcess":

@@ -70,9 +70,14 @@ class StereoTopicClient:
         self.probe.publisher(Image, "right/image_rect").publish(right)
 
     def messages_for(self, left: np.ndarray, right: np.ndarray, left_camera: PinholeCamera,
-                     right_camera: PinholeCamera, stamp: Time, encoding: str = "rgb8",
+                     right_camera: PinholeCamera, stamp: Time, encoding: str | None = None,
                      ) -> tuple[Image, Image, CameraInfo, CameraInfo]:
-        """Image and CameraInfo messages for a pair, all stamped ``stamp``."""
+        """Image and CameraInfo messages for a pair, all stamped ``stamp``.
+
+        ``encoding`` defaults to mono8 for (H, W) uint8 images and rgb8 for (H, W, 3).
+        """
+        if encoding is None:
+            encoding = "mono8" if left.ndim == 2 else "rgb8"
         left_header = Header(stamp=stamp, frame_id=left_camera.frame_id)
         right_header = Header(stamp=stamp, frame_id=right_camera.frame_id)
         return (
@@ -98,7 +103,7 @@ class StereoTopicClient:
 
     def request(self, left: np.ndarray, right: np.ndarray, left_camera: PinholeCamera,
                 right_camera: PinholeCamera, timeout: float = 120.0,
-                resend_period: float = 15.0, encoding: str = "rgb8") -> StereoReply:
+                resend_period: float = 15.0, encoding: str | None = None) -> StereoReply:
         """Send a pair until the node answers it; return the answer.
 
         A pair is re-sent with a new stamp every ``resend_period`` seconds, as a camera

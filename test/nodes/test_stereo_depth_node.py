@@ -18,7 +18,7 @@ from kestrel_ros.conversions.pointcloud2 import pointcloud2_to_array, rgb_float_
 from kestrel_tools.datasets import load_middlebury_motorcycle, rectified_pair_cameras
 from kestrel_tools.graph import GraphProbe, NodeProcess
 from kestrel_tools.metrics import stereo_metrics
-from kestrel_tools.stereo_client import INPUT_TOPICS, StereoTopicClient
+from kestrel_tools.stereo_client import StereoTopicClient
 
 DOMAIN = int(os.environ["ROS_DOMAIN_ID"])
 MAX_DISPARITY = 128
@@ -29,24 +29,28 @@ def motorcycle():
     return load_middlebury_motorcycle()
 
 
-def start_node(*params: str) -> NodeProcess:
+def start_node(*params: str, namespace: str = "") -> NodeProcess:
     ros_args = ["-p", "qos_reliability:=reliable", "-p", "diagnostics_period:=0.2"]
+    if namespace:
+        ros_args += ["-r", f"__ns:={namespace}"]
     for param in params:
         ros_args += ["-p", param]
     return NodeProcess("stereo_depth", ros_args, domain_id=DOMAIN)
 
 
-def connected_client(probe: GraphProbe, node: NodeProcess, want_points: bool) -> StereoTopicClient:
-    client = StereoTopicClient(probe, want_points=want_points)
-    assert probe.wait_for_subscribers(INPUT_TOPICS, timeout=60.0), node.log()
+def connected_client(probe: GraphProbe, node: NodeProcess, want_points: bool,
+                     namespace: str = "") -> StereoTopicClient:
+    client = StereoTopicClient(probe, want_points=want_points, namespace=namespace)
+    assert probe.wait_for_subscribers(client.input_topics, timeout=60.0), node.log()
     return client
 
 
 def test_motorcycle_over_dds_beats_opencv_and_depth_follows_the_calibration(motorcycle):
     left_camera, right_camera = motorcycle.left_camera, motorcycle.right_camera
-    with start_node(f"max_disparity:={MAX_DISPARITY}") as node, \
+    # Run namespaced, as on a robot: stereo_depth --ros-args -r __ns:=/robot -p ...
+    with start_node(f"max_disparity:={MAX_DISPARITY}", namespace="/robot") as node, \
             GraphProbe("stereo_test_probe", domain_id=DOMAIN) as probe:
-        client = connected_client(probe, node, want_points=True)
+        client = connected_client(probe, node, want_points=True, namespace="/robot")
         reply = client.request(motorcycle.left, motorcycle.right, left_camera, right_camera)
         assert node.alive(), node.log()
 

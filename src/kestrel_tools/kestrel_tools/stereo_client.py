@@ -42,18 +42,31 @@ class StereoReply:
 
 
 class StereoTopicClient:
-    """Publishes pairs with CameraInfo on the node's input topics; waits for its outputs."""
+    """Publishes pairs with CameraInfo on the node's input topics; waits for its outputs.
 
-    def __init__(self, probe: GraphProbe, want_points: bool = True) -> None:
+    ``namespace`` is the node's namespace (e.g. ``/robot`` for ``-r __ns:=/robot``); the
+    probe's topics are resolved inside it.
+    """
+
+    def __init__(self, probe: GraphProbe, want_points: bool = True, namespace: str = "") -> None:
         self.probe = probe
         self.want_points = want_points
+        self._prefix = namespace.rstrip("/") + "/" if namespace else ""
         for topic in INPUT_TOPICS:
-            probe.publisher(CameraInfo if topic.endswith("camera_info") else Image, topic)
-        probe.subscribe(DisparityImage, "disparity")
-        probe.subscribe(Image, "depth")
+            probe.publisher(CameraInfo if topic.endswith("camera_info") else Image, self.topic(topic))
+        probe.subscribe(DisparityImage, self.topic("disparity"))
+        probe.subscribe(Image, self.topic("depth"))
         if want_points:
-            probe.subscribe(PointCloud2, "points")
+            probe.subscribe(PointCloud2, self.topic("points"))
         self._stamps = itertools.count(1)
+
+    def topic(self, name: str) -> str:
+        """``name`` inside the node's namespace."""
+        return self._prefix + name
+
+    @property
+    def input_topics(self) -> list[str]:
+        return [self.topic(name) for name in INPUT_TOPICS]
 
     def next_stamp(self) -> Time:
         """A fresh, increasing stamp (whole seconds, so stamps never collide)."""
@@ -63,11 +76,11 @@ class StereoTopicClient:
                 right_info: CameraInfo | None) -> None:
         """Publish CameraInfo first (when given), then the images."""
         if left_info is not None:
-            self.probe.publisher(CameraInfo, "left/camera_info").publish(left_info)
+            self.probe.publisher(CameraInfo, self.topic("left/camera_info")).publish(left_info)
         if right_info is not None:
-            self.probe.publisher(CameraInfo, "right/camera_info").publish(right_info)
-        self.probe.publisher(Image, "left/image_rect").publish(left)
-        self.probe.publisher(Image, "right/image_rect").publish(right)
+            self.probe.publisher(CameraInfo, self.topic("right/camera_info")).publish(right_info)
+        self.probe.publisher(Image, self.topic("left/image_rect")).publish(left)
+        self.probe.publisher(Image, self.topic("right/image_rect")).publish(right)
 
     def messages_for(self, left: np.ndarray, right: np.ndarray, left_camera: PinholeCamera,
                      right_camera: PinholeCamera, stamp: Time, encoding: str | None = None,
@@ -92,7 +105,7 @@ class StereoTopicClient:
         key = time_ns(stamp)
         found = {}
         for topic in ("disparity", "depth", "points"):
-            for msg in self.probe.received.get(topic, []):
+            for msg in self.probe.received.get(self.topic(topic), []):
                 if stamp_ns(msg) == key:
                     found[topic] = msg
         if "disparity" not in found or "depth" not in found:

@@ -116,9 +116,31 @@ def to_markdown(rows: list[Row], args: argparse.Namespace) -> str:
         s = row.scores
         lines.append(f"| {row.case} | {row.method} | {row.ms:.0f} | {row.ratio:.2f}x | "
                      f"{s['bad1']:.2%} | {s['bad2']:.2%} | {s['epe']:.2f} | {s['density']:.1%} |")
-    if not torch.cuda.is_available():
-        lines += ["", "GPU: not measured in this run (torch reports no CUDA device)."]
+    lines += ["", "## Targets", "", *target_lines(rows)]
     return "\n".join(lines) + "\n"
+
+
+def target_lines(rows: list[Row]) -> list[str]:
+    """The foundation issue's benchmark targets, judged on this run's figures."""
+    def find(case: str, method: str) -> Row | None:
+        return next((r for r in rows if r.case.startswith(case) and r.method.startswith(method)), None)
+
+    lines = []
+    cv, cpu = find("Motorcycle", "OpenCV"), find("Motorcycle", "Kestrel SGM (CPU)")
+    if cv and cpu:
+        met = cpu.ratio <= 3.0 and cpu.scores["bad2"] <= cv.scores["bad2"]
+        lines.append(
+            f"- Kestrel SGM on CPU at most 3x OpenCV SGBM_3WAY's time on Motorcycle with equal or "
+            f"better bad-2.0: **{'met' if met else 'missed'}** ({cpu.ratio:.2f}x, bad-2.0 "
+            f"{cpu.scores['bad2']:.2%} vs {cv.scores['bad2']:.2%}).")
+    gpu = next((r for r in rows if r.case == "1280x720" and "incl. transfers" in r.method), None)
+    if gpu is None:
+        lines.append("- At most 5 ms per frame at 1280x720 with 128 disparities on a GPU, transfers "
+                     "included: not measured in this run (torch reports no CUDA device).")
+    else:
+        lines.append(f"- At most 5 ms per frame at 1280x720 on a GPU, transfers included: "
+                     f"**{'met' if gpu.ms <= 5.0 else 'missed'}** ({gpu.ms:.1f} ms).")
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from kestrel_tools.datasets import REPO_ROOT, StereoSample, load_middlebury_moto
 from kestrel_tools.graph import GraphProbe, NodeProcess
 from kestrel_tools.image_io import colorize_disparity, write_rgb_png
 from kestrel_tools.metrics import stereo_metrics
-from kestrel_tools.stereo_client import INPUT_TOPICS, StereoTopicClient
+from kestrel_tools.stereo_client import StereoTopicClient
 
 PARAMS_FILE = REPO_ROOT / "config" / "stereo_depth.param.yaml"
 
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     with NodeProcess("stereo_depth", ros_args, domain_id=args.domain_id) as node, \
             GraphProbe("kestrel_demo", domain_id=args.domain_id) as probe:
         client = StereoTopicClient(probe, want_points=False)
-        if not probe.wait_for_subscribers(INPUT_TOPICS, timeout=60.0):
+        if not probe.wait_for_subscribers(client.input_topics, timeout=60.0):
             raise RuntimeError("stereo_depth did not subscribe within 60 s; its log:\n" + node.log())
         for sample in samples:
             if not node.alive():

@@ -1,0 +1,35 @@
+"""Optical flow: classical pyramidal Lucas-Kanade in torch (CPU or CUDA), OpenCV baselines,
+metrics and the Middlebury colour coding.
+
+Typical use::
+
+    from kestrel_core.flow import LKConfig, dense_lucas_kanade, flow_to_color
+
+    flow = dense_lucas_kanade(frame0, frame1, LKConfig(levels=5), "auto")  # (2, H, W)
+    preview = flow_to_color(flow)                                          # (H, W, 3) RGB
+
+Conventions: flow ``(u, v)`` in pixels along x (columns) and y (rows), from the first
+frame to the second, ``second(x + u, y + v) ~ first(x, y)``. Torch results are
+``(2, H, W)``; OpenCV baselines return OpenCV's ``(H, W, 2)``; metrics and colour coding
+accept both.
+"""
+
+from kestrel_core.flow.baselines import DIS_PRESETS, FarnebackConfig, opencv_dis_flow, opencv_farneback_flow
+from kestrel_core.flow.lucas_kanade import LKConfig, dense_lucas_kanade, track_points
+from kestrel_core.flow.metrics import endpoint_errors, flow_epe, flow_outlier_rate
+from kestrel_core.flow.visualize import flow_to_color, make_color_wheel
+
+__all__ = [
+    "LKConfig",
+    "dense_lucas_kanade",
+    "track_points",
+    "DIS_PRESETS",
+    "FarnebackConfig",
+    "opencv_dis_flow",
+    "opencv_farneback_flow",
+    "endpoint_errors",
+    "flow_epe",
+    "flow_outlier_rate",
+    "flow_to_color",
+    "make_color_wheel",
+]

@@ -10,7 +10,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
     ],
-    install_requires=["numpy", "kestrel_core"],
+    install_requires=["numpy", "scipy", "rosbags", "PyYAML", "kestrel_core"],
     zip_safe=True,
     maintainer="Kestrel developers",
     description="Kestrel command line, metrics, demo and benchmarks.",

@@ -9,8 +9,9 @@ import argparse
 import sys
 
 from kestrel_tools.commands import bench, demo, stereo
+from kestrel_tools.commands import eval as eval_command  # not to hide the builtin
 
-COMMANDS = (stereo, demo, bench)
+COMMANDS = (stereo, demo, bench, eval_command)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from kestrel_core.flow.images import prepare_flow_pair
+from kestrel_core.imaging import gray_pair
 
 __all__ = ["DIS_PRESETS", "FarnebackConfig", "opencv_dis_flow", "opencv_farneback_flow"]
 
@@ -110,7 +110,7 @@ def opencv_farneback_flow(
 
 def _gray_u8_pair(first: object, second: object) -> tuple[np.ndarray, np.ndarray]:
     """Both frames as contiguous ``(H, W)`` uint8 grey images (what OpenCV's flow needs)."""
-    a, b = prepare_flow_pair(first, second, None)
+    a, b = gray_pair(first, second)
     return tuple(
         np.ascontiguousarray(np.clip(np.rint(t.cpu().numpy() * 255.0), 0, 255).astype(np.uint8)) for t in (a, b)
     )

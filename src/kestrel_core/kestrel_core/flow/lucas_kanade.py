@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from kestrel_core.device import resolve_device
-from kestrel_core.flow.images import prepare_flow_pair
+from kestrel_core.imaging import gray_pair
 from kestrel_core.geometry.warp import backward_warp
 
 __all__ = ["LKConfig", "dense_lucas_kanade", "track_points"]
@@ -139,7 +139,7 @@ def dense_lucas_kanade(
         raise ValueError(f"config must be an LKConfig, got {type(config).__name__}")
     target = resolve_device(device)
     with torch.inference_mode():
-        img1, img2 = prepare_flow_pair(first, second, target)
+        img1, img2 = gray_pair(first, second, device=target)
         pyr1 = _pyramid(img1[None, None], config.levels)
         pyr2 = _pyramid(img2[None, None], len(pyr1))
         flow = None
@@ -194,7 +194,7 @@ def track_points(
     if points.ndim != 2 or points.shape[1] != 2:
         raise ValueError(f"points must have shape (N, 2), got {tuple(points.shape)}")
     with torch.inference_mode():
-        img1, img2 = prepare_flow_pair(first, second, target)
+        img1, img2 = gray_pair(first, second, device=target)
         pts = points.detach().to(device=target, dtype=img1.dtype)
         height, width = img1.shape
         finite = torch.isfinite(pts).all(dim=1)

@@ -16,7 +16,7 @@ from launch.substitutions import LaunchConfiguration
 
 LAUNCH_DIR = os.path.dirname(os.path.abspath(__file__))
 CONFIG_DIR = os.path.join(LAUNCH_DIR, "..", "config")
-NODE_LAUNCH_FILES = ("stereo_depth.launch.py",)
+NODE_LAUNCH_FILES = ("stereo_depth.launch.py", "optical_flow.launch.py")
 
 
 def generate_launch_description() -> LaunchDescription:

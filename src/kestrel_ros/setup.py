@@ -4,6 +4,7 @@ PACKAGE = "kestrel_ros"
 # Console scripts are named after their node, so `stereo_depth --ros-args ...` works.
 NODES = {
     "stereo_depth": "kestrel_ros.nodes.stereo_depth:main",
+    "optical_flow": "kestrel_ros.nodes.optical_flow:main",
 }
 
 setup(

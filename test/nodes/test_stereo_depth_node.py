@@ -9,14 +9,13 @@ import os
 
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
 
 from kestrel_core.geometry.camera import PinholeCamera
 from kestrel_core.stereo import OpenCVSGBMConfig, opencv_sgbm_disparity
 from kestrel_ros.conversions.image import numpy_to_image
 from kestrel_ros.conversions.pointcloud2 import pointcloud2_to_array, rgb_float_to_uint8, xyz_array
 from kestrel_tools.datasets import load_middlebury_motorcycle, rectified_pair_cameras
-from kestrel_tools.graph import GraphProbe, NodeProcess
+from kestrel_tools.graph import DiagnosticsProbe, GraphProbe, NodeProcess
 from kestrel_tools.metrics import stereo_metrics
 from kestrel_tools.stereo_client import StereoTopicClient
 
@@ -99,26 +98,6 @@ def test_motorcycle_over_dds_beats_opencv_and_depth_follows_the_calibration(moto
 
 
 # --------------------------------------------------------------------------- bad input
-class Diagnostics:
-    """Reads the node's latest drop counters from /diagnostics."""
-
-    def __init__(self, probe: GraphProbe) -> None:
-        self.probe = probe
-        probe.subscribe(DiagnosticArray, "/diagnostics")
-
-    def latest(self):
-        arrays = [a for a in self.probe.received.get("/diagnostics", [])
-                  if any("stereo" in s.name for s in a.status)]
-        return arrays[-1].status[0] if arrays else None
-
-    def dropped(self, cause: str) -> int:
-        status = self.latest()
-        if status is None:
-            return 0
-        values = {kv.key: kv.value for kv in status.values}
-        return int(values.get(f"dropped.{cause}", 0))
-
-
 def small_pair(motorcycle, width=240, height=160):
     """A crop of Motorcycle with its own (consistent) calibration and ground truth."""
     top, left_col = 170, 300
@@ -144,7 +123,7 @@ def test_bad_input_is_reported_and_skipped_while_the_node_keeps_running(motorcyc
     with start_node("max_disparity:=64") as node, \
             GraphProbe("stereo_bad_input_probe", domain_id=DOMAIN) as probe:
         client = connected_client(probe, node, want_points=False)
-        diagnostics = Diagnostics(probe)
+        diagnostics = DiagnosticsProbe(probe, "stereo depth")
 
         def expect_drop(cause: str, make_messages) -> None:
             before = diagnostics.dropped(cause)

@@ -172,3 +172,35 @@ class GraphProbe:
         """Wait until every topic published here has at least one matched subscriber."""
         pubs = [self._publishers[t] for t in topics]
         return self.wait_for(lambda: all(p.get_subscription_count() > 0 for p in pubs), timeout)
+
+
+class DiagnosticsProbe:
+    """Reads one node's latest status from ``/diagnostics`` through a :class:`GraphProbe`.
+
+    ``task`` is a substring of the status name (``"stereo depth"``, ``"optical flow"``).
+    """
+
+    def __init__(self, probe: GraphProbe, task: str) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        self.probe = probe
+        self.task = task
+        probe.subscribe(DiagnosticArray, "/diagnostics")
+
+    def latest(self) -> Any:
+        """The newest DiagnosticStatus of the node, or None before the first one."""
+        for array in reversed(self.probe.received.get("/diagnostics", [])):
+            for status in array.status:
+                if self.task in status.name:
+                    return status
+        return None
+
+    def value(self, key: str, default: str = "") -> str:
+        status = self.latest()
+        if status is None:
+            return default
+        return next((kv.value for kv in status.values if kv.key == key), default)
+
+    def dropped(self, cause: str) -> int:
+        """How many frames the node has dropped for ``cause`` so far."""
+        return int(self.value(f"dropped.{cause}", "0"))

@@ -1,159 +1,54 @@
-"""``kestrel bench``: Kestrel SGM against OpenCV StereoSGBM (3-way), written as markdown.
+"""``kestrel bench``: Kestrel against named baselines, measured in one run, as markdown.
 
-Both methods run in the same process on the same inputs; times are medians of repeated
-runs after one warm-up. The baseline is OpenCV SGBM_3WAY on the CPU.
+Sections: stereo (Kestrel SGM vs OpenCV SGBM_3WAY) and optical flow (Kestrel LK vs
+OpenCV DIS and Farneback). Times are medians of repeated runs after one warm-up.
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
-import statistics
-import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 import cv2
-import numpy as np
 import torch
 
-from kestrel_core.stereo import (
-    OpenCVSGBMConfig,
-    SGMConfig,
-    Workspace,
-    compute_disparity,
-    opencv_sgbm_disparity,
-)
-from kestrel_tools.datasets import StereoSample, load_middlebury_motorcycle
-from kestrel_tools.metrics import stereo_metrics
+from kestrel_tools.benchmarks.flow import flow_section
+from kestrel_tools.benchmarks.stereo import stereo_section
+
+SECTIONS = ("stereo", "flow")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("bench", help="benchmark stereo matching and write markdown")
+    parser = sub.add_parser("bench", help="benchmark against baselines and write markdown")
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"))
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per case (median)")
     parser.add_argument("--max-disparity", type=int, default=128)
+    parser.add_argument("--only", choices=SECTIONS, action="append",
+                        help="run only these sections (repeatable); default: all")
     parser.set_defaults(run=run)
 
 
-def resized(sample: StereoSample, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The pair and its ground truth at another size; disparities scale with the width."""
-    scale_x = width / sample.left.shape[1]
-    left = cv2.resize(sample.left, (width, height), interpolation=cv2.INTER_AREA)
-    right = cv2.resize(sample.right, (width, height), interpolation=cv2.INTER_AREA)
-    truth = cv2.resize(sample.ground_truth, (width, height), interpolation=cv2.INTER_NEAREST)
-    return left, right, truth * np.float32(scale_x)
-
-
-def median_ms(run_once: Callable[[], np.ndarray], repeats: int) -> tuple[float, np.ndarray]:
-    """Median wall time of ``run_once`` in ms over ``repeats`` runs after a warm-up."""
-    output = run_once()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        output = run_once()
-        times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times), output
-
-
-@dataclass(frozen=True)
-class Row:
-    case: str
-    method: str
-    ms: float
-    ratio: float
-    scores: dict[str, float]
-
-
-def bench_case(case: str, left: np.ndarray, right: np.ndarray, truth: np.ndarray,
-               max_disparity: int, repeats: int) -> list[Row]:
-    sgm_config = SGMConfig(max_disparity=max_disparity)
-    cv_config = OpenCVSGBMConfig(max_disparity=max_disparity)
-    cv_ms, cv_out = median_ms(lambda: opencv_sgbm_disparity(left, right, cv_config), repeats)
-    workspace = Workspace()  # as a node streaming frames holds one
-    sgm_ms, sgm_out = median_ms(
-        lambda: compute_disparity(left, right, sgm_config, "cpu", workspace=workspace)
-        .disparity.numpy(), repeats)
-    rows = [Row(case, "OpenCV SGBM_3WAY (CPU, baseline)", cv_ms, 1.0, stereo_metrics(cv_out, truth)),
-            Row(case, "Kestrel SGM (CPU)", sgm_ms, sgm_ms / cv_ms, stereo_metrics(sgm_out, truth))]
-    if torch.cuda.is_available():
-        gpu_workspace = Workspace()
-
-        def on_gpu() -> np.ndarray:
-            result = compute_disparity(left, right, sgm_config, "cuda",
-                                       workspace=gpu_workspace).disparity.cpu().numpy()
-            torch.cuda.synchronize()
-            return result
-        gpu_ms, gpu_out = median_ms(on_gpu, repeats)
-        rows.append(Row(case, f"Kestrel SGM ({torch.cuda.get_device_name()}, incl. transfers)",
-                        gpu_ms, gpu_ms / cv_ms, stereo_metrics(gpu_out, truth)))
-    return rows
-
-
-def to_markdown(rows: list[Row], args: argparse.Namespace) -> str:
+def run(args: argparse.Namespace) -> int:
+    if args.repeats < 1:
+        raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
+    sections = args.only or list(SECTIONS)
     lines = [
         "# Benchmarks",
         "",
         f"Written by `make bench` (`kestrel bench`) on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.",
         f"Machine: {platform.machine()}, {torch.get_num_threads()} torch threads, "
-        f"OpenCV {cv2.__version__}, torch {torch.__version__}.",
+        f"OpenCV {cv2.__version__}, torch {torch.__version__}"
+        f"{', CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else ', no CUDA device'}.",
+        "The machine is shared and noisy: compare ratios within one run, not across runs.",
         "",
-        "## Stereo matching",
-        "",
-        f"Max disparity {args.max_disparity}; median of {args.repeats} runs after one warm-up; "
-        "ratio = time / OpenCV SGBM_3WAY time in the same case (the baseline, measured in "
-        "the same run). Scores against the Middlebury Motorcycle ground truth; the 640x480 and "
-        "1280x720 cases are that pair resized (ground truth resized nearest-neighbour and "
-        "scaled by the width ratio). bad-x counts invalid pixels as errors; EPE is over valid "
-        "pixels; density is the share of ground-truth pixels with an output.",
-        "",
-        "| input | method | ms/frame (median) | ratio vs OpenCV | bad-1.0 | bad-2.0 | EPE px | density |",
-        "|---|---|---|---|---|---|---|---|",
     ]
-    for row in rows:
-        s = row.scores
-        lines.append(f"| {row.case} | {row.method} | {row.ms:.0f} | {row.ratio:.2f}x | "
-                     f"{s['bad1']:.2%} | {s['bad2']:.2%} | {s['epe']:.2f} | {s['density']:.1%} |")
-    lines += ["", "## Targets", "", *target_lines(rows)]
-    return "\n".join(lines) + "\n"
-
-
-def target_lines(rows: list[Row]) -> list[str]:
-    """The foundation issue's benchmark targets, judged on this run's figures."""
-    def find(case: str, method: str) -> Row | None:
-        return next((r for r in rows if r.case.startswith(case) and r.method.startswith(method)), None)
-
-    lines = []
-    cv, cpu = find("Motorcycle", "OpenCV"), find("Motorcycle", "Kestrel SGM (CPU)")
-    if cv and cpu:
-        met = cpu.ratio <= 3.0 and cpu.scores["bad2"] <= cv.scores["bad2"]
-        lines.append(
-            f"- Kestrel SGM on CPU at most 3x OpenCV SGBM_3WAY's time on Motorcycle with equal or "
-            f"better bad-2.0: **{'met' if met else 'missed'}** ({cpu.ratio:.2f}x, bad-2.0 "
-            f"{cpu.scores['bad2']:.2%} vs {cv.scores['bad2']:.2%}).")
-    gpu = next((r for r in rows if r.case == "1280x720" and "incl. transfers" in r.method), None)
-    if gpu is None:
-        lines.append("- At most 5 ms per frame at 1280x720 with 128 disparities on a GPU, transfers "
-                     "included: not measured in this run (torch reports no CUDA device).")
-    else:
-        lines.append(f"- At most 5 ms per frame at 1280x720 on a GPU, transfers included: "
-                     f"**{'met' if gpu.ms <= 5.0 else 'missed'}** ({gpu.ms:.1f} ms).")
-    return lines
-
-
-def run(args: argparse.Namespace) -> int:
-    sample = load_middlebury_motorcycle()
-    cases = [("Motorcycle 741x500", sample.left, sample.right, sample.ground_truth),
-             ("640x480", *resized(sample, 640, 480)),
-             ("1280x720", *resized(sample, 1280, 720))]
-    rows: list[Row] = []
-    for case, left, right, truth in cases:
-        rows += bench_case(case, left, right, truth, args.max_disparity, args.repeats)
-        for row in rows[-2:]:
-            print(f"{row.case:>20} | {row.method:<34} | {row.ms:8.1f} ms | bad-2.0 {row.scores['bad2']:.2%}")
+    if "stereo" in sections:
+        lines += stereo_section(args.max_disparity, args.repeats) + [""]
+    if "flow" in sections:
+        lines += flow_section(args.repeats) + [""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(to_markdown(rows, args))
+    args.out.write_text("\n".join(lines))
     print(f"wrote {args.out}")
     return 0

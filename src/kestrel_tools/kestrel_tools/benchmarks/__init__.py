@@ -1,0 +1,1 @@
+"""Benchmark sections for `kestrel bench`: each returns markdown lines measured in one run."""

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from kestrel_tools.bags import BagError, open_bag
-from kestrel_tools.datasets import data_dir
+from kestrel_tools.paths import data_dir
 
 BAGS = data_dir() / "bags"
 MCAP_BAG = BAGS / "nav2_turtlebot.mcap"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kestrel_core.stereo import OpenCVSGBMConfig, SGMConfig, compute_disparity, opencv_sgbm_disparity
-from kestrel_tools.datasets import data_dir
+from kestrel_tools.paths import data_dir
 from kestrel_tools.graph import find_executable
 from kestrel_tools.image_io import read_image
 from kestrel_tools.metrics import stereo_metrics

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kestrel_core.flow import LKConfig, dense_lucas_kanade, flow_epe, flow_to_color, opencv_dis_flow
-from kestrel_tools.datasets import data_dir
+from kestrel_tools.paths import data_dir
 from kestrel_tools.graph import find_executable
 from kestrel_tools.image_io import read_image
 

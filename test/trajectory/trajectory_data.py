@@ -7,7 +7,7 @@ from functools import cache
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from kestrel_tools.datasets import data_dir
+from kestrel_tools.paths import data_dir
 from kestrel_tools.trajectory import Trajectory, load_euroc_csv, load_kitti, load_tum
 
 TRAJECTORIES = data_dir() / "trajectories"

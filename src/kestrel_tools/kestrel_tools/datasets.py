@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,14 +10,8 @@ import numpy as np
 
 from kestrel_core.geometry.camera import PinholeCamera
 from kestrel_tools.image_io import read_image
+from kestrel_tools.paths import data_dir
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
-def data_dir() -> Path:
-    """``$KESTREL_DATA_DIR``, else ``../shared/data`` beside the repository."""
-    override = os.environ.get("KESTREL_DATA_DIR")
-    return Path(override) if override else REPO_ROOT.parent / "shared" / "data"
 
 
 @dataclass(frozen=True)

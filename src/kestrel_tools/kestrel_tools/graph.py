@@ -22,7 +22,8 @@ import rclpy
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-FASTDDS_PROFILE = Path(__file__).resolve().parents[3] / "config" / "fastdds_shm.xml"
+from kestrel_tools.paths import config_dir
+
 
 
 def find_executable(name: str) -> str:
@@ -42,8 +43,9 @@ def local_ros_env(domain_id: int, base: dict[str, str] | None = None) -> dict[st
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     env["ROS_DOMAIN_ID"] = str(domain_id)
     env.setdefault("PYTHONUNBUFFERED", "1")
-    if FASTDDS_PROFILE.is_file():
-        env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(FASTDDS_PROFILE))
+    profile = config_dir() / "fastdds_shm.xml"
+    if profile.is_file():
+        env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(profile))
     return env
 
 

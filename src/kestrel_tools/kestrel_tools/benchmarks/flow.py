@@ -21,7 +21,8 @@ from kestrel_core.flow import (
     opencv_farneback_flow,
 )
 from kestrel_tools.benchmarks.timing import median_ms
-from kestrel_tools.datasets import data_dir, load_middlebury_motorcycle
+from kestrel_tools.datasets import load_middlebury_motorcycle
+from kestrel_tools.paths import data_dir
 
 LK_TUNED = LKConfig(levels=6, iterations=8)
 

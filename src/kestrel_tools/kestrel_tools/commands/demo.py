@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from kestrel_core.stereo import OpenCVSGBMConfig, opencv_sgbm_disparity
-from kestrel_tools.datasets import REPO_ROOT, StereoSample, load_middlebury_motorcycle, load_oakd_pairs
+from kestrel_tools.datasets import StereoSample, load_middlebury_motorcycle, load_oakd_pairs
 from kestrel_tools.graph import GraphProbe, NodeProcess
 from kestrel_tools.image_io import colorize_disparity, write_rgb_png
 from kestrel_tools.metrics import stereo_metrics
+from kestrel_tools.paths import config_dir
 from kestrel_tools.stereo_client import StereoTopicClient
 
-PARAMS_FILE = REPO_ROOT / "config" / "stereo_depth.param.yaml"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -46,7 +46,7 @@ def save_outputs(out: Path, sample: StereoSample, disparity: np.ndarray, depth: 
 def run(args: argparse.Namespace) -> int:
     samples = [load_middlebury_motorcycle(), *load_oakd_pairs()[: args.oakd_pairs]]
     args.out.mkdir(parents=True, exist_ok=True)
-    ros_args = ["--params-file", str(PARAMS_FILE), "-p", "qos_reliability:=reliable",
+    ros_args = ["--params-file", str(config_dir() / "stereo_depth.param.yaml"), "-p", "qos_reliability:=reliable",
                 "-p", f"max_disparity:={args.max_disparity}", "-p", f"device:={args.device}"]
     summary: dict[str, dict] = {}
     with NodeProcess("stereo_depth", ros_args, domain_id=args.domain_id) as node, \

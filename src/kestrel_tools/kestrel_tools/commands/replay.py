@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+import time
 from pathlib import Path
 
 from kestrel_tools.bags import open_bag
@@ -38,6 +39,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="S",
                         help="wait at most S seconds for a subscriber on every played topic "
                              "(and, when recording, for a publisher of every recorded topic)")
+    parser.add_argument("--delay", type=float, default=0.5, metavar="S",
+                        help="seconds between finding the subscribers and the first message, so "
+                             "they also finish discovering the player (DDS discovery is not "
+                             "symmetric: a subscriber seen here may not see the player yet)")
     parser.add_argument("--record", type=Path, metavar="OUT_BAG", help="record to this new bag")
     parser.add_argument("--record-topics", nargs="+", metavar="T", help="topics to record")
     parser.add_argument("--record-storage", choices=tuple(STORAGES), default="sqlite3")
@@ -51,8 +56,8 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise ValueError("--record and --record-topics go together")
     if args.record is not None and args.record.exists():
         raise ValueError(f"--record {args.record} exists already; a bag is never overwritten")
-    if args.wait_for_subscribers < 0 or args.record_idle < 0:
-        raise ValueError("--wait-for-subscribers and --record-idle must be >= 0")
+    if args.wait_for_subscribers < 0 or args.record_idle < 0 or args.delay < 0:
+        raise ValueError("--wait-for-subscribers, --record-idle and --delay must be >= 0")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,6 +109,7 @@ def _replay(bag, options, args: argparse.Namespace) -> int:
                 _wait_for_recorder(player, recorder, max(args.wait_for_subscribers,
                                                          RECORDER_WAIT_S),
                                    args.wait_for_subscribers)
+            time.sleep(args.delay)
             player.play()
             if recorder is not None:
                 recorder.wait_idle(args.record_idle)

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import torch
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rcl_interfaces.msg import SetParametersResult
@@ -27,22 +26,16 @@ from kestrel_core.flow import DIS_PRESETS, LKConfig, dense_lucas_kanade, flow_to
 from kestrel_core.flow.resize import resize_flow, working_size
 from kestrel_core.flow.consistency import occlusion_mask
 from kestrel_ros.compat.approximate_time import stamp_ns
-from kestrel_ros.conversions.image import (
-    ImageEncodingError,
-    ImageLayoutError,
-    image_to_numpy,
-    numpy_to_image,
-    to_rgb8,
-)
+from kestrel_ros.conversions.image import numpy_to_image
+from kestrel_ros.device_fallback import CpuFallback
 from kestrel_ros.diagnostics import BadInput, DiagnosticsReporter
+from kestrel_ros.image_input import in_rgb_order, read_image
 from kestrel_ros.node_main import run_node
 from kestrel_ros.params import ParamSpec, ParameterValueError, check_updates, declare_parameters
 from kestrel_ros.qos import QOS_PARAMS, output_qos, sensor_qos
 
 NODE_NAME = "optical_flow"
 FLOW_ENCODINGS = ("mono8", "mono16", "8UC1", "16UC1", "rgb8", "bgr8", "rgba8", "bgra8", "32FC1")
-# Colour encodings handed to the core as RGB (its grey conversion weights assume RGB).
-_CONVERT_TO_RGB = ("bgr8", "rgba8", "bgra8")
 _LK = LKConfig()
 # Methods that are part of the interface but not implemented yet.
 _RESERVED_METHODS = ("learned",)
@@ -130,7 +123,7 @@ class OpticalFlowNode(Node):
                                                 self._values["diagnostics_period"])
         self._diagnostics.hardware_id = str(self._device)
         self._diagnostics.extra["method"] = self._values["method"]
-        self._cuda_fallbacks = 0
+        self._on_device = CpuFallback(self._device, self._diagnostics, self.get_logger())
         self.get_logger().info(
             f"optical_flow ready: method={self._values['method']} device={self._device} "
             f"occlusion_check={self._values['occlusion_check']}"
@@ -156,26 +149,15 @@ class OpticalFlowNode(Node):
     # ----------------------------------------------------------------- input
     def _prepare(self, msg: Image) -> Frame:
         """Validate one image; raise BadInput to skip it."""
-        if msg.encoding not in FLOW_ENCODINGS:
-            raise BadInput("unsupported_encoding",
-                           f"encoding {msg.encoding!r} is not one of {', '.join(FLOW_ENCODINGS)}")
-        try:
-            pixels = image_to_numpy(msg)
-        except ImageEncodingError as err:
-            raise BadInput("unsupported_encoding", str(err)) from err
-        except ImageLayoutError as err:
-            raise BadInput("malformed_image", str(err)) from err
+        pixels = read_image(msg, FLOW_ENCODINGS)
         if pixels.shape[0] < 2 or pixels.shape[1] < 2:
             raise BadInput("malformed_image", f"image is {msg.width}x{msg.height}")
-        if pixels.dtype.kind == "f" and not np.isfinite(pixels).all():
-            raise BadInput("non_finite_pixels", "the float image contains NaN or inf")
         stamp = stamp_ns(msg)
         if self._previous is not None and stamp <= self._previous.stamp:
             raise BadInput("out_of_order_stamp",
                            f"stamp {stamp * 1e-9:.6f} s is not after the previous frame's "
                            f"{self._previous.stamp * 1e-9:.6f} s")
-        if msg.encoding in _CONVERT_TO_RGB:
-            pixels = to_rgb8(pixels, msg.encoding)
+        pixels = in_rgb_order(pixels, msg.encoding)
         # Own the pixels: the message buffer is not ours to keep.
         return Frame(np.array(pixels, copy=True), msg.encoding, stamp)
 
@@ -211,14 +193,8 @@ class OpticalFlowNode(Node):
         """(h, w, 2) float32 flow first -> second by the configured method."""
         if self._values["method"] == "dis":
             return opencv_dis_flow(first, second, self._values["dis_preset"])
-        try:
-            flow = dense_lucas_kanade(first, second, self._lk_config, self._device)
-        except torch.cuda.OutOfMemoryError:
-            self._cuda_fallbacks += 1
-            self._diagnostics.extra["cuda_oom_cpu_fallbacks"] = str(self._cuda_fallbacks)
-            self.get_logger().warning("CUDA out of memory: this frame's flow is computed on the CPU")
-            torch.cuda.empty_cache()
-            flow = dense_lucas_kanade(first, second, self._lk_config, "cpu")
+        flow = self._on_device(
+            lambda device: dense_lucas_kanade(first, second, self._lk_config, device))
         return flow.permute(1, 2, 0).float().cpu().numpy()
 
     def _compute(self, first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

@@ -10,10 +10,10 @@ Subscribes ``left/image_rect``, ``right/image_rect`` (matched by approximate tim
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rcl_interfaces.msg import SetParametersResult
@@ -34,23 +34,17 @@ from kestrel_ros.compat.approximate_time import stamp_ns
 from kestrel_ros.compat.message_filters import ApproximateTimeSynchronizer, Subscriber
 from kestrel_ros.conversions.camera_info import CameraModelCache
 from kestrel_ros.conversions.disparity import make_disparity_image
-from kestrel_ros.conversions.image import (
-    ImageEncodingError,
-    ImageLayoutError,
-    image_to_numpy,
-    numpy_to_image,
-    to_rgb8,
-)
+from kestrel_ros.conversions.image import numpy_to_image, to_rgb8
 from kestrel_ros.conversions.pointcloud2 import make_xyz_rgb_cloud
+from kestrel_ros.device_fallback import CpuFallback
 from kestrel_ros.diagnostics import BadInput, DiagnosticsReporter
+from kestrel_ros.image_input import in_rgb_order, read_image
 from kestrel_ros.node_main import run_node
 from kestrel_ros.params import ParamSpec, check_updates, declare_parameters
 from kestrel_ros.qos import QOS_PARAMS, output_qos, sensor_qos
 
 NODE_NAME = "stereo_depth"
 STEREO_ENCODINGS = ("mono8", "mono16", "8UC1", "16UC1", "rgb8", "bgr8", "rgba8", "bgra8", "32FC1")
-# Colour encodings the matcher receives as RGB (its grey conversion weights assume RGB).
-_CONVERT_TO_RGB = ("bgr8", "rgba8", "bgra8")
 _SGM = SGMConfig()
 
 PARAMS = (
@@ -164,10 +158,10 @@ class StereoDepthNode(Node):
                                                 self._values["diagnostics_period"])
         self._diagnostics.hardware_id = str(self._device)
         self._diagnostics.extra["method"] = self._values["method"]
-        self._cuda_fallbacks = 0
-        # Scratch volumes reused across frames (allocating them costs ~100 ms per frame).
-        self._workspace = Workspace()
-        self._fallback_workspace = Workspace()
+        self._on_device = CpuFallback(self._device, self._diagnostics, self.get_logger())
+        # Scratch volumes reused across frames (allocating them costs ~100 ms per frame),
+        # one set per device so a CPU fallback does not evict the GPU's.
+        self._workspaces: dict[str, Workspace] = defaultdict(Workspace)
         self.get_logger().info(
             f"stereo_depth ready: method={self._values['method']} device={self._device} "
             f"max_disparity={self._sgm_config.max_disparity}"
@@ -226,22 +220,12 @@ class StereoDepthNode(Node):
         if left_msg.encoding != right_msg.encoding:
             raise BadInput("encoding_mismatch",
                            f"left is {left_msg.encoding!r} but right is {right_msg.encoding!r}")
-        if left_msg.encoding not in STEREO_ENCODINGS:
-            raise BadInput("unsupported_encoding",
-                           f"encoding {left_msg.encoding!r} is not one of {', '.join(STEREO_ENCODINGS)}")
         if (left_msg.width, left_msg.height) != (right_msg.width, right_msg.height):
             raise BadInput("size_mismatch",
                            f"left is {left_msg.width}x{left_msg.height} but right is "
                            f"{right_msg.width}x{right_msg.height}")
-        try:
-            left = image_to_numpy(left_msg)
-            right = image_to_numpy(right_msg)
-        except ImageEncodingError as err:
-            raise BadInput("unsupported_encoding", str(err)) from err
-        except ImageLayoutError as err:
-            raise BadInput("malformed_image", str(err)) from err
-        if left.dtype.kind == "f" and not (np.isfinite(left).all() and np.isfinite(right).all()):
-            raise BadInput("non_finite_pixels", "the float images contain NaN or inf")
+        left = read_image(left_msg, STEREO_ENCODINGS)
+        right = read_image(right_msg, STEREO_ENCODINGS)
         rig = self._current_rig()
         if rig.left.size != left.shape[:2]:
             raise BadInput("camera_info_mismatch",
@@ -252,23 +236,14 @@ class StereoDepthNode(Node):
     # ----------------------------------------------------------------- processing
     def _match(self, frame: StereoFrame) -> np.ndarray:
         """(H, W) float32 disparity in left pixels, NaN where invalid."""
-        left, right = frame.left, frame.right
-        if frame.encoding in _CONVERT_TO_RGB:
-            left, right = to_rgb8(left, frame.encoding), to_rgb8(right, frame.encoding)
+        left = in_rgb_order(frame.left, frame.encoding)
+        right = in_rgb_order(frame.right, frame.encoding)
         if self._values["method"] == "opencv":
             config = OpenCVSGBMConfig(max_disparity=self._sgm_config.max_disparity,
                                       min_disparity=self._sgm_config.min_disparity)
             return opencv_sgbm_disparity(left, right, config)
-        try:
-            result = compute_disparity(left, right, self._sgm_config, self._device,
-                                       workspace=self._workspace)
-        except torch.cuda.OutOfMemoryError:
-            self._cuda_fallbacks += 1
-            self._diagnostics.extra["cuda_oom_cpu_fallbacks"] = str(self._cuda_fallbacks)
-            self.get_logger().warning("CUDA out of memory: this frame is matched on the CPU")
-            torch.cuda.empty_cache()
-            result = compute_disparity(left, right, self._sgm_config, "cpu",
-                                       workspace=self._fallback_workspace)
+        result = self._on_device(lambda device: compute_disparity(
+            left, right, self._sgm_config, device, workspace=self._workspaces[str(device)]))
         return result.disparity.cpu().numpy()
 
     def _on_pair(self, left_msg: Image, right_msg: Image) -> None:

@@ -21,10 +21,11 @@ help:
 	@echo "make test   - set up .venv and run the test suite"
 	@echo "make bench  - set up .venv and write docs/benchmarks.md"
 
-$(STAMPS)/deps: requirements/ros-kilted.txt requirements/python.txt
+$(STAMPS)/deps: requirements/ros-kilted.txt requirements/python.txt requirements/no-deps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements/ros-kilted.txt -r requirements/python.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements/no-deps.txt
 	mkdir -p $(STAMPS) && touch $@
 
 $(STAMPS)/interfaces: $(STAMPS)/deps scripts/build_interfaces.sh $(shell find src/compat_interfaces -type f 2>/dev/null)

@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kestrel_tools.commands import bench, demo, flow, replay, stereo
+from kestrel_tools.commands import bench, demo, flow, replay, stereo, train
 from kestrel_tools.commands import eval as eval_command  # not to hide the builtin
 
-COMMANDS = (stereo, flow, demo, bench, eval_command, replay)
+COMMANDS = (stereo, flow, demo, bench, eval_command, replay, train)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -7,6 +7,7 @@ OpenCV DIS and Farneback). Times are medians of repeated runs after one warm-up.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 import platform
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,7 +18,12 @@ import torch
 from kestrel_tools.benchmarks.flow import flow_section
 from kestrel_tools.benchmarks.stereo import stereo_section
 
-SECTIONS = ("stereo", "flow")
+# Section name -> function of the parsed arguments returning markdown lines, in report order.
+# A benchmark module that needs heavy imports should import them inside its section function.
+SECTIONS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
+    "stereo": lambda args: stereo_section(args.max_disparity, args.repeats),
+    "flow": lambda args: flow_section(args.repeats),
+}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"))
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per case (median)")
     parser.add_argument("--max-disparity", type=int, default=128)
-    parser.add_argument("--only", choices=SECTIONS, action="append",
+    parser.add_argument("--only", choices=list(SECTIONS), action="append",
                         help="run only these sections (repeatable); default: all")
     parser.set_defaults(run=run)
 
@@ -44,10 +50,9 @@ def run(args: argparse.Namespace) -> int:
         "The machine is shared and noisy: compare ratios within one run, not across runs.",
         "",
     ]
-    if "stereo" in sections:
-        lines += stereo_section(args.max_disparity, args.repeats) + [""]
-    if "flow" in sections:
-        lines += flow_section(args.repeats) + [""]
+    for name, section in SECTIONS.items():
+        if name in sections:
+            lines += section(args) + [""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     print(f"wrote {args.out}")

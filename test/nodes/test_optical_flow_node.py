@@ -15,7 +15,7 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from kestrel_core.flow import LKConfig, dense_lucas_kanade, flow_epe, opencv_dis_flow
+from kestrel_core.flow import FlowEstimator, LKConfig, dense_lucas_kanade, flow_epe, opencv_dis_flow
 from kestrel_ros.compat.approximate_time import stamp_ns, time_ns
 from kestrel_ros.conversions.image import image_to_numpy, numpy_to_image
 from kestrel_tools.datasets import load_middlebury_motorcycle
@@ -197,7 +197,49 @@ def test_bad_input_is_reported_and_skipped_while_the_node_keeps_running(motorcyc
         assert node.alive(), node.log()
 
 
-def test_reserved_learned_method_exits_with_a_reason():
-    with start_node("method:=learned") as node:
+def test_learned_method_runs_the_loaded_model_and_is_accurate(motorcycle):
+    """The shipped model (model_path empty), over DDS, equals the core offline and follows the
+    Motorcycle ground truth about as well as OpenCV DIS medium does on the same crop."""
+    crop = (slice(200, 440), slice(100, 420))  # 320 x 240
+    first = np.ascontiguousarray(motorcycle.left[crop])
+    second = np.ascontiguousarray(motorcycle.right[crop])
+    disparity = motorcycle.ground_truth[crop]
+    truth = np.stack([-disparity, np.zeros_like(disparity)], axis=-1)
+    known = np.isfinite(disparity)
+
+    with start_node("method:=learned", "occlusion_check:=false") as node, \
+            GraphProbe("flow_learned_probe", domain_id=DOMAIN) as probe:
+        client = connected_client(probe, node, want_occlusion=False)
+        reply = client.request(first, second, timeout=120.0, resend_period=30.0)
+        assert node.alive(), node.log()
+
+    flow = image_to_numpy(reply["flow"])
+    expected = FlowEstimator("learned", "cpu")(first, second, "cpu")
+    np.testing.assert_allclose(flow, expected, atol=1e-3, rtol=0)
+    dis_epe = flow_epe(opencv_dis_flow(first, second, "medium"), truth, known)
+    assert flow_epe(flow, truth, known) < 1.5 * dis_epe
+
+
+def test_learned_method_with_a_missing_model_exits_with_a_reason(tmp_path):
+    missing = tmp_path / "nowhere.pt"
+    with start_node("method:=learned", f"model_path:={missing}") as node:
         assert node.process.wait(timeout=60) == 2
-    assert "method='learned' is not available yet" in node.log()
+    assert f"no such flow model file: {missing}" in node.log()
+
+
+def test_switching_to_learned_at_run_time_is_refused_with_the_reason():
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.parameter import Parameter
+
+    with start_node("method:=dis") as node, \
+            GraphProbe("flow_switch_probe", domain_id=DOMAIN) as probe:
+        client = probe.node.create_client(SetParameters, "/optical_flow/set_parameters")
+        assert client.wait_for_service(timeout_sec=60.0), node.log()
+        request = SetParameters.Request(
+            parameters=[Parameter("method", value="learned").to_parameter_msg()])
+        future = client.call_async(request)
+        assert probe.wait_for(future.done, timeout=60.0), node.log()
+        result = future.result().results[0]
+        assert not result.successful
+        assert "loads its model at start-up" in result.reason
+        assert node.alive(), node.log()

@@ -1,5 +1,6 @@
-"""Optical flow: classical pyramidal Lucas-Kanade in torch (CPU or CUDA), OpenCV baselines,
-metrics and the Middlebury colour coding.
+"""Optical flow: classical pyramidal Lucas-Kanade in torch (CPU or CUDA), a learned
+coarse-to-fine network trained without labels (:mod:`kestrel_core.flow.learned`), OpenCV
+baselines, metrics and the Middlebury colour coding. :class:`FlowEstimator` runs any method.
 
 Typical use::
 
@@ -15,11 +16,14 @@ accept both.
 """
 
 from kestrel_core.flow.baselines import DIS_PRESETS, FarnebackConfig, opencv_dis_flow, opencv_farneback_flow
+from kestrel_core.flow.estimators import FLOW_METHODS, FlowEstimator
 from kestrel_core.flow.lucas_kanade import LKConfig, dense_lucas_kanade, track_points
 from kestrel_core.flow.metrics import endpoint_errors, flow_epe, flow_outlier_rate
 from kestrel_core.flow.visualize import flow_to_color, make_color_wheel
 
 __all__ = [
+    "FLOW_METHODS",
+    "FlowEstimator",
     "LKConfig",
     "dense_lucas_kanade",
     "track_points",

@@ -1,8 +1,9 @@
 """The ``optical_flow`` node: an image stream in, dense flow between consecutive frames out.
 
 Subscribes ``image``. Keeps the previous frame and computes the flow previous -> current
-with :func:`kestrel_core.flow.dense_lucas_kanade` (``method: lk``, torch, CPU or CUDA) or
-:func:`kestrel_core.flow.opencv_dis_flow` (``method: dis``). Publishes ``flow``
+with :class:`kestrel_core.flow.FlowEstimator`: Kestrel's pyramidal Lucas-Kanade
+(``method: lk``) or learned network (``method: learned``), both torch on CPU or CUDA, or
+OpenCV DIS (``method: dis``). Publishes ``flow``
 (32FC2, ``(u, v)`` in pixels), ``flow/color`` (rgb8, Middlebury colour wheel),
 ``flow/occlusion`` (mono8, 255 where the forward-backward check fails) and
 ``/diagnostics``. Outputs carry the *current* frame's header. This file only translates
@@ -22,7 +23,7 @@ from rcl_interfaces.msg import SetParametersResult
 from sensor_msgs.msg import Image
 
 from kestrel_core.device import resolve_device
-from kestrel_core.flow import DIS_PRESETS, LKConfig, dense_lucas_kanade, flow_to_color, opencv_dis_flow
+from kestrel_core.flow import DIS_PRESETS, FLOW_METHODS, FlowEstimator, LKConfig, flow_to_color
 from kestrel_core.flow.resize import resize_flow, working_size
 from kestrel_core.flow.consistency import occlusion_mask
 from kestrel_ros.compat.approximate_time import stamp_ns
@@ -37,14 +38,15 @@ from kestrel_ros.qos import QOS_PARAMS, output_qos, sensor_qos
 NODE_NAME = "optical_flow"
 FLOW_ENCODINGS = ("mono8", "mono16", "8UC1", "16UC1", "rgb8", "bgr8", "rgba8", "bgra8", "32FC1")
 _LK = LKConfig()
-# Methods that are part of the interface but not implemented yet.
-_RESERVED_METHODS = ("learned",)
 
 PARAMS = (
-    ParamSpec("method", "dis", "Flow method: Kestrel pyramidal Lucas-Kanade (lk) or OpenCV DIS "
-              "(dis); learned is reserved and rejected until its model is available.",
-              choices=("lk", "dis", "learned")),
-    ParamSpec("device", "auto", "Torch device for lk: auto picks CUDA when available.",
+    ParamSpec("method", "dis", "Flow method: Kestrel pyramidal Lucas-Kanade (lk), Kestrel's "
+              "learned network (learned; choose it at start-up, where its model is loaded) or "
+              "OpenCV DIS (dis).",
+              choices=FLOW_METHODS),
+    ParamSpec("model_path", "", "Flow checkpoint for learned (from `kestrel train flow`); empty "
+              "loads the model shipped with Kestrel.", read_only=True),
+    ParamSpec("device", "auto", "Torch device for lk and learned: auto picks CUDA when available.",
               choices=("auto", "cpu", "cuda"), read_only=True),
     ParamSpec("pyramid_levels", _LK.levels, "lk pyramid levels including full resolution; the "
               "largest motion handled is about window / 2 * 2^(levels - 1) pixels.",
@@ -68,17 +70,26 @@ PARAMS = (
 ) + QOS_PARAMS
 
 
-def lk_config_from_params(values: dict) -> LKConfig:
-    """Check the method and map the node's parameters onto the core's LK config.
+def estimator_from_params(values: dict, learned: FlowEstimator | None) -> FlowEstimator:
+    """The flow estimator the parameters ask for.
+
+    Args:
+        learned: the learned estimator loaded at start-up, or None if the node did not
+            start with ``method: learned``.
 
     Raises:
-        ValueError: a reserved method, or values LKConfig rejects (e.g. an even window).
+        ValueError: ``learned`` without a model loaded at start-up, or values LKConfig
+            rejects (e.g. an even window).
     """
-    if values["method"] in _RESERVED_METHODS:
-        raise ParameterValueError(
-            f"method={values['method']!r} is not available yet; use lk or dis")
-    return LKConfig(levels=values["pyramid_levels"], window=values["window"],
-                    iterations=values["iterations"])
+    if values["method"] == "learned":
+        if learned is None:
+            raise ParameterValueError(
+                "method 'learned' loads its model at start-up: start the node with "
+                "method:=learned (and model_path) instead of switching to it")
+        return learned
+    lk_config = LKConfig(levels=values["pyramid_levels"], window=values["window"],
+                         iterations=values["iterations"])
+    return FlowEstimator(values["method"], lk_config=lk_config, dis_preset=values["dis_preset"])
 
 
 @dataclass(frozen=True)
@@ -106,8 +117,12 @@ class OpticalFlowNode(Node):
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
         self._values = declare_parameters(self, PARAMS)
-        self._lk_config = lk_config_from_params(self._values)
         self._device = resolve_device(self._values["device"])
+        self._learned = None
+        if self._values["method"] == "learned":
+            self._learned = FlowEstimator("learned", self._device,
+                                          model_path=self._values["model_path"] or None)
+        self._estimator = estimator_from_params(self._values, self._learned)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._previous: Frame | None = None
 
@@ -135,11 +150,11 @@ class OpticalFlowNode(Node):
         reason = check_updates(PARAMS, updates)
         if reason is None:
             try:
-                config = lk_config_from_params({**self._values, **updates})
+                estimator = estimator_from_params({**self._values, **updates}, self._learned)
             except ValueError as err:
                 reason = str(err)
             else:
-                self._lk_config = config
+                self._estimator = estimator
         if reason is not None:
             return SetParametersResult(successful=False, reason=reason)
         self._values.update(updates)
@@ -191,11 +206,10 @@ class OpticalFlowNode(Node):
     # ----------------------------------------------------------------- processing
     def _flow(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """(h, w, 2) float32 flow first -> second by the configured method."""
-        if self._values["method"] == "dis":
-            return opencv_dis_flow(first, second, self._values["dis_preset"])
-        flow = self._on_device(
-            lambda device: dense_lucas_kanade(first, second, self._lk_config, device))
-        return flow.permute(1, 2, 0).float().cpu().numpy()
+        estimator = self._estimator
+        if estimator.method == "dis":
+            return estimator(first, second)
+        return self._on_device(lambda device: estimator(first, second, device))
 
     def _compute(self, first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Forward flow and, with occlusion_check, backward flow, both (H, W, 2) float32 in

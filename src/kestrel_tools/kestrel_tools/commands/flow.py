@@ -8,10 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from kestrel_core.device import DEVICE_CHOICES, resolve_device
-from kestrel_core.flow import LKConfig, dense_lucas_kanade, flow_to_color, opencv_dis_flow
+from kestrel_core.flow import FLOW_METHODS, FlowEstimator, flow_to_color
 from kestrel_tools.image_io import read_image, write_rgb_png
-
-METHODS = ("lk", "dis")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,21 +19,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("first", type=Path, help="first image")
     parser.add_argument("second", type=Path, help="second image, same size")
     parser.add_argument("--out", type=Path, required=True, help="output .npy path")
-    parser.add_argument("--method", choices=METHODS, default="lk",
-                        help="lk: Kestrel pyramidal Lucas-Kanade; dis: OpenCV DIS (medium)")
+    parser.add_argument("--method", choices=FLOW_METHODS, default="lk",
+                        help="lk: Kestrel pyramidal Lucas-Kanade; learned: Kestrel's network "
+                             "(the shipped model unless --model); dis: OpenCV DIS (medium)")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="flow checkpoint for --method learned (from kestrel train flow)")
     parser.add_argument("--device", default="auto",
-                        help=f"torch device for lk: one of {', '.join(DEVICE_CHOICES)}, cuda:N")
+                        help=f"torch device for lk and learned: one of {', '.join(DEVICE_CHOICES)}, cuda:N")
     parser.add_argument("--color", type=Path, default=None,
                         help="also write the colour-wheel rendering as this .png")
     parser.set_defaults(run=run)
-
-
-def compute(first: np.ndarray, second: np.ndarray, method: str, device: str) -> np.ndarray:
-    """(H, W, 2) float32 flow first -> second by the chosen method (default settings)."""
-    if method == "dis":
-        return opencv_dis_flow(first, second, "medium")
-    flow = dense_lucas_kanade(first, second, LKConfig(), device)
-    return flow.permute(1, 2, 0).float().cpu().numpy()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,9 +36,15 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--out must end in .npy, got {args.out}")
     if args.color is not None and args.color.suffix != ".png":
         raise ValueError(f"--color must end in .png, got {args.color}")
+    if args.model is not None and args.method != "learned":
+        raise ValueError("--model is only used with --method learned")
     resolve_device(args.device)  # reject a bad device before reading anything
+    estimator = FlowEstimator(args.method, args.device, model_path=args.model)
     first, second = read_image(args.first), read_image(args.second)
-    flow = compute(first, second, args.method, args.device)
+    if first.shape[:2] != second.shape[:2]:
+        raise ValueError(f"images differ in size: {args.first} is {first.shape[1]}x{first.shape[0]}, "
+                         f"{args.second} is {second.shape[1]}x{second.shape[0]}")
+    flow = estimator(first, second, args.device)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.save(args.out, flow.astype(np.float32, copy=False))
     if args.color is not None:

@@ -1,0 +1,22 @@
+"""Learned optical flow: a small coarse-to-fine network trained without labels.
+
+- :class:`PyramidFlowNet` (feature pyramid, local correlation, iterative refinement);
+- :func:`unsupervised_flow_loss` and :func:`crop_consistency_loss` for training;
+- :func:`load_flow_model` / :func:`save_flow_model` (checkpoints with their config) and
+  :func:`learned_flow` for inference on arrays.
+"""
+
+from kestrel_core.flow.learned.checkpoint import (CHECKPOINT_FORMAT, default_flow_model_path,
+                                                  load_flow_model, save_flow_model)
+from kestrel_core.flow.learned.correlation import all_pairs_correlation, local_correlation
+from kestrel_core.flow.learned.inference import frames_to_tensor, learned_flow
+from kestrel_core.flow.learned.network import FlowNetConfig, PyramidFlowNet
+from kestrel_core.flow.learned.unsupervised import (UnsupervisedFlowLossConfig,
+                                                    crop_consistency_loss, unsupervised_flow_loss)
+
+__all__ = [
+    "CHECKPOINT_FORMAT", "FlowNetConfig", "PyramidFlowNet", "UnsupervisedFlowLossConfig",
+    "all_pairs_correlation", "crop_consistency_loss", "default_flow_model_path",
+    "frames_to_tensor", "learned_flow", "load_flow_model", "local_correlation",
+    "save_flow_model", "unsupervised_flow_loss",
+]

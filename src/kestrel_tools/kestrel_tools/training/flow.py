@@ -1,0 +1,191 @@
+"""Unsupervised training of :class:`kestrel_core.flow.learned.PyramidFlowNet`.
+
+Each step takes a batch of cropped frame pairs, predicts the forward and the backward flow
+in one pass (the pair and its swap stacked on the batch axis) and minimises
+:func:`~kestrel_core.flow.learned.unsupervised_flow_loss`. Occlusion masks join after
+``occlusion_start`` steps; from then on a random sub-crop of each pair is also run and held
+to the full crop's detached flow (:func:`~kestrel_core.flow.learned.crop_consistency_loss`).
+
+``out/`` receives ``log.csv`` (one row per logged step), ``state.pt`` (model, optimiser,
+step and random state, for ``resume``) and, at the end, ``flow.pt``: the model with its
+config and a training record.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kestrel_core.device import resolve_device
+from kestrel_core.flow.learned import (FlowNetConfig, PyramidFlowNet, UnsupervisedFlowLossConfig,
+                                       crop_consistency_loss, load_flow_model,
+                                       save_flow_model, unsupervised_flow_loss)
+from kestrel_core.flow.consistency import forward_backward_occlusion
+from kestrel_tools.training.flow_pairs import PairSampler
+
+__all__ = ["FlowTrainingConfig", "train_flow"]
+
+LOG_FIELDS = ("step", "seconds", "total", "photometric", "smoothness", "consistency", "visible")
+
+
+@dataclass(frozen=True)
+class FlowTrainingConfig:
+    """Optimisation settings.
+
+    Attributes:
+        steps: optimiser steps in all (a resumed run continues up to this number).
+        batch: pairs per step.
+        crop: ``(rows, columns)`` of the training crops.
+        learning_rate: Adam learning rate (cosine decay to 5 % over ``steps``).
+        occlusion_start: first step that masks occlusions and adds crop consistency.
+        consistency_weight: weight of the crop-consistency term.
+        log_every, checkpoint_every: in steps.
+        seed: seeds the crops and the initial weights.
+    """
+
+    steps: int = 2000
+    batch: int = 4
+    crop: tuple[int, int] = (192, 256)
+    learning_rate: float = 3e-4
+    occlusion_start: int = 300
+    consistency_weight: float = 0.1
+    log_every: int = 10
+    checkpoint_every: int = 100
+    seed: int = 0
+    network: FlowNetConfig = field(default_factory=FlowNetConfig)
+    loss: UnsupervisedFlowLossConfig = field(default_factory=UnsupervisedFlowLossConfig)
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch < 1 or self.log_every < 1 or self.checkpoint_every < 1:
+            raise ValueError("steps, batch, log_every and checkpoint_every must be positive")
+        if min(self.crop) < 32:
+            raise ValueError(f"crop must be at least 32x32, got {self.crop}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+
+
+def _sub_crop(rng: np.random.Generator, size: tuple[int, int]) -> tuple[slice, slice]:
+    rows, cols = (max(32, int(s * rng.uniform(0.6, 0.85))) for s in size)
+    top, left = rng.integers(size[0] - rows + 1), rng.integers(size[1] - cols + 1)
+    return slice(top, top + rows), slice(left, left + cols)
+
+
+def _step_losses(model: PyramidFlowNet, first: torch.Tensor, second: torch.Tensor,
+                 config: FlowTrainingConfig, step: int, rng: np.random.Generator,
+                 ) -> dict[str, torch.Tensor]:
+    batch = first.shape[0]
+    flows = model.estimate(torch.cat([first, second]), torch.cat([second, first]))
+    forward, backward = flows[:batch], flows[batch:]
+    masked = step >= config.occlusion_start
+    losses = unsupervised_flow_loss(first, second, forward, backward, config.loss, masked)
+    consistency = first.new_zeros(())
+    if masked and config.consistency_weight > 0:
+        rows, cols = _sub_crop(rng, tuple(first.shape[-2:]))
+        crop_flow = model.estimate(first[..., rows, cols], second[..., rows, cols])
+        visible = ~forward_backward_occlusion(forward, backward, config.loss.occlusion_alpha1,
+                                              config.loss.occlusion_alpha2)
+        consistency = crop_consistency_loss(crop_flow, forward[..., rows, cols],
+                                            visible[..., rows, cols])
+    losses["consistency"] = consistency
+    losses["total"] = losses["total"] + config.consistency_weight * consistency
+    return losses
+
+
+def train_flow(sampler: PairSampler, config: FlowTrainingConfig, out: Path, device: str = "cpu",
+               resume: bool = False, init: Path | None = None, record: dict | None = None,
+               progress=None) -> Path:
+    """Train and write ``out/flow.pt``; return its path.
+
+    Args:
+        sampler: the training pairs.
+        resume: continue from ``out/state.pt``.
+        init: start from the weights of this flow checkpoint (fine-tuning).
+        record: extra facts for the checkpoint's training record (data, command line).
+        progress: optional callable ``(step, losses)`` called at each logged step.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    torch_device = resolve_device(device)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed + 1)
+    model = PyramidFlowNet(config.network).to(torch_device)
+    if init is not None:
+        model.load_state_dict(load_flow_model(init, torch_device).state_dict())
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, config.steps, eta_min=0.05 * config.learning_rate)
+    step, elapsed = 0, 0.0
+    state_path, log_path = out / "state.pt", out / "log.csv"
+    if resume:
+        if not state_path.is_file():
+            raise OSError(f"cannot resume: {state_path} does not exist")
+        state = torch.load(state_path, map_location=torch_device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        step, elapsed = state["step"], state["seconds"]
+        rng.bit_generator.state = state["rng"]
+        sampler.rng.bit_generator.state = state["sampler_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        _truncate_log(log_path, step)
+    elif log_path.exists():
+        log_path.unlink()
+    new_log = not log_path.exists()
+    with log_path.open("a", newline="") as log_file:
+        log = csv.DictWriter(log_file, LOG_FIELDS)
+        if new_log:
+            log.writeheader()
+        model.train()
+        started = time.perf_counter() - elapsed
+        while step < config.steps:
+            first, second = (t.to(torch_device) for t in sampler.batch(config.batch))
+            losses = _step_losses(model, first, second, config, step, rng)
+            if not torch.isfinite(losses["total"]):
+                raise RuntimeError(f"training diverged at step {step}: loss {losses['total'].item()}")
+            optimizer.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+            optimizer.step()
+            schedule.step()
+            step += 1
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                            "schedule": schedule.state_dict(), "step": step,
+                            "seconds": time.perf_counter() - started,
+                            "rng": rng.bit_generator.state,
+                            "sampler_rng": sampler.rng.bit_generator.state,
+                            "torch_rng": torch.get_rng_state()}, state_path)
+            if step % config.log_every == 0 or step == config.steps:
+                row = {k: float(v.detach()) for k, v in losses.items()}
+                log.writerow({"step": step, "seconds": round(time.perf_counter() - started, 1),
+                              **{k: f"{row[k]:.5f}" for k in LOG_FIELDS[2:]}})
+                log_file.flush()
+                if progress is not None:
+                    progress(step, row)
+    training = {"steps": step, "seconds": round(time.perf_counter() - started, 1),
+                "pairs": len(sampler), "config": _plain(asdict(config)), **(record or {})}
+    return save_flow_model(out / "flow.pt", model.eval(), training)
+
+
+def _truncate_log(path: Path, last_step: int) -> None:
+    """Drop the log rows written after the checkpoint a run resumes from."""
+    if not path.exists():
+        return
+    with path.open(newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if int(row["step"]) <= last_step]
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, LOG_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value

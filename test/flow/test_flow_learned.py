@@ -1,0 +1,163 @@
+"""The learned flow network's parts: correlation, shapes, checkpoints, losses and training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from kestrel_core.flow import FlowEstimator
+from kestrel_core.flow.consistency import forward_backward_occlusion
+from kestrel_core.flow.learned import (FlowNetConfig, PyramidFlowNet, UnsupervisedFlowLossConfig,
+                                       all_pairs_correlation, crop_consistency_loss,
+                                       load_flow_model, local_correlation, save_flow_model,
+                                       unsupervised_flow_loss)
+
+TINY = FlowNetConfig(channels=(8, 12, 16), output_level=1, radius=2, iterations=1,
+                     decoder_width=16, feature_width=8)
+
+
+def brute_force_correlation(f1: torch.Tensor, f2: torch.Tensor, radius: int) -> torch.Tensor:
+    height, width = f1.shape[-2:]
+    padded = F.pad(f2, (radius,) * 4)
+    size = 2 * radius + 1
+    return torch.stack([(f1 * padded[:, :, dy:dy + height, dx:dx + width]).mean(1)
+                        for dy in range(size) for dx in range(size)], dim=1)
+
+
+def test_local_correlation_equals_the_definition_with_its_gradients(device):
+    generator = torch.Generator().manual_seed(0)
+    f1 = torch.randn(2, 5, 7, 9, generator=generator, dtype=torch.float64).to(device)
+    f2 = torch.randn(2, 5, 7, 9, generator=generator, dtype=torch.float64).to(device)
+    f1.requires_grad_(True)
+    f2.requires_grad_(True)
+    ours = local_correlation(f1, f2, 2)
+    reference = brute_force_correlation(f1, f2, 2)
+    torch.testing.assert_close(ours, reference)
+    weights = torch.randn_like(ours)
+    grads = torch.autograd.grad((ours * weights).sum(), (f1, f2))
+    expected = torch.autograd.grad((reference * weights).sum(), (f1, f2))
+    for got, want in zip(grads, expected):
+        torch.testing.assert_close(got, want)
+    assert torch.autograd.gradcheck(lambda a, b: local_correlation(a, b, 1),
+                                    (f1[:1, :2, :4, :5].detach().requires_grad_(),
+                                     f2[:1, :2, :4, :5].detach().requires_grad_()))
+
+
+def test_correlation_peaks_at_the_true_shift_and_all_pairs_agrees():
+    generator = torch.Generator().manual_seed(1)
+    f1 = F.normalize(torch.randn(1, 16, 12, 14, generator=generator), dim=1)  # unit features
+    f2 = torch.roll(f1, shifts=(1, -2), dims=(2, 3))  # f2(x - 2, y + 1) = f1(x, y)
+    local = local_correlation(f1, f2, 3)
+    interior = local[0, :, 3:-3, 3:-3].flatten(1)
+    best = interior.argmax(0)
+    assert torch.all(best == (1 + 3) * 7 + (-2 + 3))  # dy = 1, dx = -2
+    everything = all_pairs_correlation(f1, f2)
+    assert everything.shape == (1, 12, 14, 12, 14)
+    torch.testing.assert_close(everything[0, 5, 6, 6, 4], local[0, (1 + 3) * 7 + 1, 5, 6])
+
+
+@pytest.mark.parametrize("size", [(37, 51), (64, 96)])
+def test_network_gives_one_flow_per_level_and_the_input_size(size):
+    model = PyramidFlowNet(TINY)
+    frames = torch.rand(2, 3, *size)
+    flows = model(frames, frames.flip(-1))
+    # Levels 2 and 1 (strides 8 and 4 of the padded input), then full resolution.
+    padded = [-(-s // 8) * 8 for s in size]
+    assert [tuple(f.shape) for f in flows[:-1]] == [(2, 2, padded[0] // 8, padded[1] // 8),
+                                                    (2, 2, padded[0] // 4, padded[1] // 4)]
+    assert tuple(flows[-1].shape) == (2, 2, *size)
+    assert torch.isfinite(flows[-1]).all()
+
+
+def test_network_rejects_mismatched_frames():
+    with pytest.raises(ValueError, match="two \\(B, 3, H, W\\) tensors"):
+        PyramidFlowNet(TINY)(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 40))
+
+
+def test_checkpoint_round_trip_keeps_the_config_and_the_output(tmp_path):
+    torch.manual_seed(3)
+    model = PyramidFlowNet(TINY).eval()
+    path = save_flow_model(tmp_path / "m.pt", model, {"steps": 5})
+    loaded = load_flow_model(path, "cpu")
+    assert loaded.config == TINY and not loaded.training
+    frames = torch.rand(1, 3, 40, 56)
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded.estimate(frames, frames.roll(2, -1)),
+                                   model.estimate(frames, frames.roll(2, -1)), rtol=0, atol=0)
+
+
+def test_checkpoint_with_foreign_keys_or_format_is_refused(tmp_path):
+    path = save_flow_model(tmp_path / "m.pt", PyramidFlowNet(TINY))
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["state_dict"]["extra.weight"] = torch.zeros(1)
+    torch.save(checkpoint, tmp_path / "extra.pt")
+    with pytest.raises(ValueError, match="unexpected \\['extra.weight'\\]"):
+        load_flow_model(tmp_path / "extra.pt")
+    torch.save({"format": "something-else"}, tmp_path / "foreign.pt")
+    with pytest.raises(ValueError, match="not a Kestrel flow model checkpoint"):
+        load_flow_model(tmp_path / "foreign.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable torch checkpoint"):
+        load_flow_model(tmp_path / "junk.pt")
+    with pytest.raises(OSError, match="no such flow model file"):
+        load_flow_model(tmp_path / "missing.pt")
+
+
+def test_forward_backward_occlusion_on_closed_form_flows():
+    height, width = 20, 30
+    forward = torch.zeros(1, 2, height, width)
+    forward[:, 0] = 3.0                        # everything moves 3 px right
+    backward = -forward.clone()                # consistent inverse motion
+    backward[:, :, :, 10:13] = 0.0             # columns 10-12 of frame 2 disagree
+    occluded = forward_backward_occlusion(forward, backward)[0, 0]
+    # x + 3 lands in columns 10-12 for x in 7-9, and outside the image for x >= 27.
+    expected = torch.zeros(height, width, dtype=torch.bool)
+    expected[:, 7:10] = True
+    expected[:, 27:] = True
+    assert torch.equal(occluded, expected)
+
+
+def test_unsupervised_loss_is_lowest_for_the_true_flow(motorcycle_pair):
+    left = torch.from_numpy(motorcycle_pair[0][200:296, 300:428]).permute(2, 0, 1)[None].float() / 255
+    shift = 4
+    second = torch.roll(left, shifts=shift, dims=3)  # true flow first -> second: (+4, 0)
+    config = UnsupervisedFlowLossConfig()
+
+    def loss_of(u: float) -> float:
+        forward = torch.zeros(1, 2, *left.shape[-2:])
+        forward[:, 0] = u
+        return unsupervised_flow_loss(left, second, forward, -forward, config)["photometric"].item()
+
+    losses = {u: loss_of(u) for u in (0.0, 2.0, 4.0, 6.0)}
+    assert min(losses, key=losses.get) == shift
+    assert losses[4.0] < 0.25 * losses[0.0]
+
+
+def test_crop_consistency_is_zero_for_the_cropped_teacher_and_ignores_hidden_pixels():
+    teacher = torch.randn(2, 2, 16, 20)
+    visible = torch.ones(2, 1, 16, 20, dtype=torch.bool)
+    assert crop_consistency_loss(teacher.clone(), teacher, visible).item() == 0.0
+    student = teacher.clone()
+    student[..., :4, :] += 5.0
+    visible[..., :4, :] = False
+    assert crop_consistency_loss(student, teacher, visible).item() == 0.0
+    visible[..., :4, :] = True
+    assert crop_consistency_loss(student, teacher, visible).item() == pytest.approx(10.0 * 4 / 16)
+
+
+def test_estimator_runs_a_saved_model_and_copies_it_for_another_device(tmp_path):
+    torch.manual_seed(4)
+    path = save_flow_model(tmp_path / "m.pt", PyramidFlowNet(TINY))
+    estimator = FlowEstimator("learned", "cpu", model_path=path)
+    first = np.random.default_rng(0).integers(0, 255, (40, 52, 3), dtype=np.uint8)
+    flow = estimator(first, np.roll(first, 2, axis=1), "cpu")
+    assert flow.shape == (40, 52, 2) and flow.dtype == np.float32
+    with torch.inference_mode():
+        expected = load_flow_model(path).estimate(
+            torch.from_numpy(first).permute(2, 0, 1)[None].float() / 255,
+            torch.from_numpy(np.roll(first, 2, axis=1)).permute(2, 0, 1)[None].float() / 255)
+    np.testing.assert_allclose(flow, expected[0].permute(1, 2, 0).numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="flow method must be one of"):
+        FlowEstimator("raft")

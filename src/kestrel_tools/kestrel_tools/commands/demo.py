@@ -1,78 +1,161 @@
-"""``kestrel demo``: run the stereo node as a real process on the bundled real pairs.
+"""``kestrel demo``: the sample bag replayed through the real nodes, recorded and scored.
 
-The real Middlebury Motorcycle pair and the OAK-D pairs from ``../shared/data`` are
-published over DDS as images with CameraInfo; the node's disparity and depth come back
-and are written to ``out/demo/`` as colourized PNGs and ``.npy`` files. Bad-2.0 against
-the Motorcycle ground truth is printed beside OpenCV SGBM's on the same pair.
+1. Build the sample bag (``out/sample_bag``, see :mod:`kestrel_tools.sample`) if it is missing.
+2. Start every node of ``DEMO_NODES`` as its own process with ``use_sim_time``, its
+   inputs and outputs remapped onto the bag's topics.
+3. Replay the bag with ``kestrel replay`` (its ``/clock`` drives the nodes) and record the
+   nodes' outputs to ``<out>/recorded``.
+4. Evaluate: the core offline on the bag (every task), plus the recorded disparities and
+   flows against the bag's ground truth and frames, matched by stamp. Print the summary
+   table and write ``<out>/report/report.md``.
+
+Adding a node to the demo is one more ``DemoNode`` entry.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+from kestrel_tools.commands.bag import DEFAULT_SAMPLE
+from kestrel_tools.sample import topics
 
-from kestrel_core.stereo import OpenCVSGBMConfig, opencv_sgbm_disparity
-from kestrel_tools.datasets import StereoSample, load_middlebury_motorcycle, load_oakd_pairs
-from kestrel_tools.graph import GraphProbe, NodeProcess
-from kestrel_tools.image_io import colorize_disparity, write_rgb_png
-from kestrel_tools.metrics import stereo_metrics
-from kestrel_tools.paths import config_dir
-from kestrel_tools.stereo_client import StereoTopicClient
+PREDICTED_DISPARITY = "/stereo/disparity"
+PREDICTED_FLOW = "/camera/flow"
 
+
+@dataclass(frozen=True)
+class DemoNode:
+    """A node of the demo.
+
+    Attributes:
+        executable: console script, also the name of ``config/<executable>.param.yaml``.
+        remaps: (node topic, bag or output topic) pairs.
+        params: ``name:=value`` overrides on top of the parameter file; ``{device}`` and
+            ``{max_disparity}`` are filled from the command line.
+        inputs: bag topics it consumes (replayed).
+        outputs: topics it publishes that the demo records.
+    """
+
+    executable: str
+    remaps: tuple[tuple[str, str], ...]
+    params: tuple[str, ...]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+    def ros_args(self, config: Path, settings: dict[str, object]) -> list[str]:
+        """``--ros-args`` arguments: parameter file, sim time, reliable inputs, remaps."""
+        args = ["--params-file", str(config / f"{self.executable}.param.yaml"),
+                "-p", "use_sim_time:=true", "-p", "qos_reliability:=reliable",
+                "-p", "qos_depth:=50"]
+        for param in self.params:
+            args += ["-p", param.format(**settings)]
+        for name, target in self.remaps:
+            args += ["-r", f"{name}:={target}"]
+        return args
+
+
+DEMO_NODES = (
+    DemoNode("stereo_depth",
+             remaps=(("left/image_rect", topics.LEFT_IMAGE),
+                     ("right/image_rect", topics.RIGHT_IMAGE),
+                     ("left/camera_info", topics.LEFT_INFO),
+                     ("right/camera_info", topics.RIGHT_INFO),
+                     ("disparity", PREDICTED_DISPARITY), ("depth", "/stereo/depth")),
+             params=("device:={device}", "max_disparity:={max_disparity}",
+                    "publish_points:=false", "sync_queue_size:=20"),
+             inputs=topics.STEREO_INPUTS, outputs=(PREDICTED_DISPARITY,)),
+    DemoNode("optical_flow",
+             remaps=(("image", topics.VIDEO_IMAGE), ("flow", PREDICTED_FLOW)),
+             params=("device:={device}", "occlusion_check:=false"),
+             inputs=(topics.VIDEO_IMAGE,), outputs=(PREDICTED_FLOW,)),
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("demo", help="run the stereo node on the bundled real data")
+    parser = sub.add_parser("demo", help="replay the sample bag through the nodes, record, score",
+                            description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
-    parser.add_argument("--max-disparity", type=int, default=128)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--oakd-pairs", type=int, default=12, help="how many OAK-D pairs to run")
+    parser.add_argument("--bag", type=Path, default=DEFAULT_SAMPLE,
+                        help=f"sample bag, built there if missing (default {DEFAULT_SAMPLE})")
+    parser.add_argument("--rate", type=float, default=0.5,
+                        help="replay speed (default 0.5: the CPU nodes keep up)")
+    parser.add_argument("--device", default="auto", help="device of the nodes")
+    parser.add_argument("--max-disparity", type=int, default=64,
+                        help="disparities searched by the node and the offline run (default 64; "
+                             "Motorcycle at 640 px needs 52)")
+    parser.add_argument("--record-idle", type=float, default=60.0, metavar="S",
+                        help="after the bag ends, record until S seconds pass without an output "
+                             "(default 60: SGM on a busy shared CPU lags far behind the bag)")
     parser.add_argument("--domain-id", type=int,
                         default=int(os.environ.get("ROS_DOMAIN_ID", 1 + os.getpid() % 100)))
     parser.set_defaults(run=run)
 
 
-def save_outputs(out: Path, sample: StereoSample, disparity: np.ndarray, depth: np.ndarray,
-                 max_disparity: int) -> None:
-    write_rgb_png(out / f"{sample.name}_disparity.png", colorize_disparity(disparity, max_disparity))
-    np.save(out / f"{sample.name}_disparity.npy", disparity)
-    np.save(out / f"{sample.name}_depth.npy", depth)
+def _replay_command(bag: Path, recorded: Path, rate: float, idle_s: float) -> list[str]:
+    played = sorted({topic for node in DEMO_NODES for topic in node.inputs})
+    outputs = [topic for node in DEMO_NODES for topic in node.outputs]
+    return [sys.executable, "-m", "kestrel_tools.cli", "replay", str(bag), "--rate", str(rate),
+            "--topics", *played, "--record", str(recorded), "--record-topics", *outputs,
+            "--wait-for-subscribers", "60", "--record-idle", str(idle_s)]
+
+
+def _run_nodes_and_replay(args: argparse.Namespace, recorded: Path) -> None:
+    from contextlib import ExitStack
+
+    from kestrel_tools.graph import NodeProcess, local_ros_env
+    from kestrel_tools.paths import config_dir
+
+    with ExitStack() as stack:
+        settings = {"device": args.device, "max_disparity": args.max_disparity}
+        processes = [stack.enter_context(NodeProcess(
+            node.executable, node.ros_args(config_dir(), settings), domain_id=args.domain_id))
+            for node in DEMO_NODES]
+        replay = subprocess.run(_replay_command(args.bag, recorded, args.rate, args.record_idle),
+                                env=local_ros_env(args.domain_id), check=False)
+        if replay.returncode != 0:
+            raise RuntimeError(f"kestrel replay failed with exit code {replay.returncode}")
+        counts = _recorded_counts(recorded)
+        for node, process in zip(DEMO_NODES, processes):
+            silent = [topic for topic in node.outputs if not counts.get(topic)]
+            if silent or not process.alive():
+                what = "exited" if not process.alive() else f"recorded nothing on {silent[0]}"
+                raise RuntimeError(f"{node.executable} {what}; its log:\n{process.log()}")
+
+
+def _recorded_counts(recorded: Path) -> dict[str, int]:
+    """Messages per topic of the recorded bag (topics never seen are absent)."""
+    from kestrel_tools.bags import open_bag
+
+    with open_bag(recorded) as bag:
+        return {topic: bag.message_count(topic) for topic in bag.topics}
 
 
 def run(args: argparse.Namespace) -> int:
-    samples = [load_middlebury_motorcycle(), *load_oakd_pairs()[: args.oakd_pairs]]
+    from kestrel_tools.evaluation import EvalOptions
+    from kestrel_tools.evaluation.runner import evaluate_bag
+    from kestrel_tools.reports import summary_lines, write_report
+    from kestrel_tools.sample import build_sample_bag
+
+    if not args.bag.exists():
+        print(f"building the sample bag {args.bag}")
+        build_sample_bag(args.bag)
+    recorded = args.out / "recorded"
+    if recorded.exists():
+        shutil.rmtree(recorded)  # the demo's own output of a previous run
     args.out.mkdir(parents=True, exist_ok=True)
-    ros_args = ["--params-file", str(config_dir() / "stereo_depth.param.yaml"), "-p", "qos_reliability:=reliable",
-                "-p", f"max_disparity:={args.max_disparity}", "-p", f"device:={args.device}"]
-    summary: dict[str, dict] = {}
-    with NodeProcess("stereo_depth", ros_args, domain_id=args.domain_id) as node, \
-            GraphProbe("kestrel_demo", domain_id=args.domain_id) as probe:
-        client = StereoTopicClient(probe, want_points=False)
-        if not probe.wait_for_subscribers(client.input_topics, timeout=60.0):
-            raise RuntimeError("stereo_depth did not subscribe within 60 s; its log:\n" + node.log())
-        for sample in samples:
-            if not node.alive():
-                raise RuntimeError("stereo_depth exited; its log:\n" + node.log())
-            reply = client.request(sample.left, sample.right, sample.left_camera, sample.right_camera)
-            doffs = sample.right_camera.cx - sample.left_camera.cx
-            disparity = reply.disparity - np.float32(doffs)
-            save_outputs(args.out, sample, disparity, reply.depth, args.max_disparity)
-            valid = float(np.isfinite(disparity).mean())
-            summary[sample.name] = {"valid_share": round(valid, 4)}
-            print(f"{sample.name:>18}: {disparity.shape[1]}x{disparity.shape[0]}, "
-                  f"{valid:.1%} valid, median depth {np.nanmedian(reply.depth):.2f} m")
-    motorcycle = samples[0]
-    node_scores = stereo_metrics(np.load(args.out / "motorcycle_disparity.npy"), motorcycle.ground_truth)
-    opencv = opencv_sgbm_disparity(motorcycle.left, motorcycle.right,
-                                   OpenCVSGBMConfig(max_disparity=args.max_disparity))
-    opencv_scores = stereo_metrics(opencv, motorcycle.ground_truth)
-    summary["motorcycle"].update({"kestrel": node_scores, "opencv_sgbm_3way": opencv_scores})
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"Motorcycle bad-2.0 (invalid counted as error): stereo_depth node "
-          f"{node_scores['bad2']:.2%}, OpenCV SGBM_3WAY {opencv_scores['bad2']:.2%} "
-          f"(max disparity {args.max_disparity}); outputs in {args.out}/")
+    _run_nodes_and_replay(args, recorded)
+    options = EvalOptions(max_disparity=args.max_disparity)
+    results = evaluate_bag(args.bag, ["all"], options, predictions=recorded,
+                           predictions_topic=PREDICTED_DISPARITY, flow_topic=PREDICTED_FLOW)
+    report = write_report(args.out / "report", results, "Kestrel demo",
+                          {"bag": str(args.bag), "recorded": str(recorded),
+                           "nodes": " ".join(node.executable for node in DEMO_NODES)})
+    print("\n".join(summary_lines(results)))
+    print(f"report: {report}")
     return 0

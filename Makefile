@@ -28,7 +28,7 @@ $(STAMPS)/deps: requirements/ros-kilted.txt requirements/python.txt requirements
 	$(PY) -m pip install --quiet --no-deps -r requirements/no-deps.txt
 	mkdir -p $(STAMPS) && touch $@
 
-$(STAMPS)/interfaces: $(STAMPS)/deps scripts/build_interfaces.sh $(shell find src/compat_interfaces -type f 2>/dev/null)
+$(STAMPS)/interfaces: $(STAMPS)/deps scripts/build_interfaces.sh $(shell find src/compat_interfaces src/kestrel_interfaces -type f 2>/dev/null)
 	scripts/build_interfaces.sh $(VENV)
 	touch $@
 

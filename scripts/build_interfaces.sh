@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Build Kestrel's wire-compatible copies of ROS interface packages that the
-# ROS 2 PyPI wheels do not ship (tf2_msgs, vision_msgs), but only when the
-# target Python environment cannot already import them.
+# Build ROS interface packages into a venv of ROS 2 PyPI wheels (which have no
+# colcon):
+#   * Kestrel's wire-compatible copies of packages the wheels do not ship
+#     (tf2_msgs, vision_msgs; src/compat_interfaces/<pkg>), only when the target
+#     Python environment cannot already import them;
+#   * Kestrel's own messages (kestrel_interfaces; src/<pkg>), always.
+# Either kind is rebuilt when its sources changed since this script built it,
+# and skipped when they did not (a digest of the sources is stored with it).
 #
-#   scripts/build_interfaces.sh VENV_DIR              # build what is missing
+#   scripts/build_interfaces.sh VENV_DIR              # build what is missing or stale
 #   scripts/build_interfaces.sh --uninstall VENV_DIR  # undo everything it did
 #
-# Run from anywhere; sources live in src/compat_interfaces/<pkg>, build trees in
-# .interfaces-build/<pkg> (gitignored). Packages are installed into the prefix
-# that holds the wheels' ament index, so afterwards `import tf2_msgs.msg` works
+# Run from anywhere; build trees go to .interfaces-build/<pkg> (gitignored).
+# Packages are installed into the prefix that holds the wheels' ament index, so
+# afterwards `import tf2_msgs.msg` (or `kestrel_interfaces.msg`) works
 # from VENV_DIR/bin/python with no sourcing, and the C typesupport libraries
 # land in VENV_DIR/lib, which the ros_wheels_bootstrapper .pth puts on
 # LD_LIBRARY_PATH for every venv python process (that is how the wheels' own
@@ -26,7 +31,10 @@
 #      backup) to this interpreter's Python and numpy include dirs.
 set -euo pipefail
 
-PACKAGES=(tf2_msgs vision_msgs)
+# Compat copies: built only where `import <pkg>.msg` fails.
+COMPAT_PACKAGES=(tf2_msgs vision_msgs)
+# Kestrel's own interface packages: always built (and kept up to date).
+OWN_PACKAGES=(kestrel_interfaces)
 # ament packages that must be importable by find_package() for the build.
 REQUIRED_CMAKE_PKGS=(ament_cmake rosidl_default_generators rosidl_core_generators
   builtin_interfaces std_msgs geometry_msgs action_msgs service_msgs
@@ -49,7 +57,8 @@ REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=$(cd "$1" && pwd)
 PY="$VENV/bin/python"
 [[ -x "$PY" ]] || die "no python interpreter at $PY"
-SRC_ROOT="$REPO_ROOT/src/compat_interfaces"
+COMPAT_SRC_ROOT="$REPO_ROOT/src/compat_interfaces"
+OWN_SRC_ROOT="$REPO_ROOT/src"
 BUILD_ROOT="$REPO_ROOT/.interfaces-build"
 
 # Where the wheels put their ament prefix (share/ament_index, share/<pkg>/cmake,
@@ -69,9 +78,26 @@ find_prefix() {
 # Our bookkeeping (install manifests, pristine copies of rewritten files).
 state_dir() { echo "$PREFIX/share/kestrel_compat_interfaces"; }
 
+# Source directory of a package of either list.
+source_dir() {
+  local pkg=$1 own
+  for own in "${OWN_PACKAGES[@]}"; do
+    if [[ $own == "$pkg" ]]; then echo "$OWN_SRC_ROOT/$pkg"; return 0; fi
+  done
+  echo "$COMPAT_SRC_ROOT/$pkg"
+}
+
+# Digest of a package's sources (file names relative to its parent folder, and contents).
 src_digest() {
-  (cd "$SRC_ROOT" && find "$1" -type f ! -name '*.pyc' | LC_ALL=C sort | xargs sha256sum) \
-    | sha256sum | cut -d' ' -f1
+  local dir; dir=$(source_dir "$1")
+  (cd "$(dirname "$dir")" && find "$(basename "$dir")" -type f ! -name '*.pyc' \
+     | LC_ALL=C sort | xargs sha256sum) | sha256sum | cut -d' ' -f1
+}
+
+# True when an earlier build by this script has a stamp that differs from the sources.
+stamp_is_stale() {
+  local stamp="$PREFIX/share/$1/kestrel_compat.sha256"
+  [[ -f "$stamp" && "$(cat "$stamp")" != "$(src_digest "$1")" ]]
 }
 
 can_import() {
@@ -92,13 +118,13 @@ remove_installed() {
   done
   rm -rf "$PURELIB/$pkg"-*.egg-info
   rm -f "$m"
-  say "$pkg: removed the files of the previous Kestrel compat build"
+  say "$pkg: removed the files of its previous build by this script"
 }
 
 uninstall() {
   local sd; sd=$(state_dir)
   [[ -d "$sd" ]] || { say "nothing to uninstall in $PREFIX"; return 0; }
-  for pkg in "${PACKAGES[@]}"; do remove_installed "$pkg"; done
+  for pkg in "${COMPAT_PACKAGES[@]}" "${OWN_PACKAGES[@]}"; do remove_installed "$pkg"; done
   if [[ -d "$sd/cmake-orig" ]]; then
     (cd "$sd/cmake-orig" && find . -type f -name '*.orig') | while IFS= read -r rel; do
       rel=${rel#./}
@@ -156,13 +182,14 @@ check_build_tools() {
 }
 
 build_one() {
-  local pkg=$1 why=$2 bdir="$BUILD_ROOT/$1" log="$BUILD_ROOT/$1.log" t0 jobs sd
+  local pkg=$1 why=$2 bdir="$BUILD_ROOT/$1" log="$BUILD_ROOT/$1.log" src t0 jobs sd
+  src=$(source_dir "$pkg")
   t0=$(date +%s)
   jobs=$(nproc 2>/dev/null || echo 4)
   mkdir -p "$bdir"
   : > "$log"
-  say "$pkg: $why, building from src/compat_interfaces/$pkg (log: ${log#"$REPO_ROOT/"})"
-  if ! cmake -S "$SRC_ROOT/$pkg" -B "$bdir" \
+  say "$pkg: $why, building from ${src#"$REPO_ROOT/"} (log: ${log#"$REPO_ROOT/"})"
+  if ! cmake -S "$src" -B "$bdir" \
         -DCMAKE_BUILD_TYPE=Release \
         -DCMAKE_INSTALL_PREFIX="$PREFIX" \
         -DPYTHON_INSTALL_DIR="$PYTHON_INSTALL_DIR" \
@@ -197,21 +224,32 @@ PURELIB=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 
 if [[ $mode == uninstall ]]; then uninstall; exit 0; fi
 
-# Decide what to build: only packages the interpreter cannot import, plus our
-# own earlier builds whose sources have changed since.
+# Decide what to build: compat packages the interpreter cannot import, our own
+# packages unless this script built them from the same sources, and every
+# earlier build of ours whose sources have changed since.
 todo=()
 declare -A reason=()
-for pkg in "${PACKAGES[@]}"; do
-  [[ -d "$SRC_ROOT/$pkg" ]] || die "missing sources: $SRC_ROOT/$pkg"
-  if can_import "$pkg"; then
-    stamp="$PREFIX/share/$pkg/kestrel_compat.sha256"
-    if [[ -f "$stamp" && "$(cat "$stamp")" != "$(src_digest "$pkg")" ]]; then
-      todo+=("$pkg"); reason[$pkg]="Kestrel compat build is out of date with its sources"
-    else
-      say "$pkg: present, not built"
-    fi
-  else
+for pkg in "${COMPAT_PACKAGES[@]}" "${OWN_PACKAGES[@]}"; do
+  [[ -d "$(source_dir "$pkg")" ]] || die "missing sources: $(source_dir "$pkg")"
+done
+for pkg in "${COMPAT_PACKAGES[@]}"; do
+  if ! can_import "$pkg"; then
     todo+=("$pkg"); reason[$pkg]="not importable"
+  elif stamp_is_stale "$pkg"; then
+    todo+=("$pkg"); reason[$pkg]="Kestrel compat build is out of date with its sources"
+  else
+    say "$pkg: present, not built"
+  fi
+done
+for pkg in "${OWN_PACKAGES[@]}"; do
+  if [[ ! -f "$PREFIX/share/$pkg/kestrel_compat.sha256" ]]; then
+    todo+=("$pkg"); reason[$pkg]="not built here yet"
+  elif stamp_is_stale "$pkg"; then
+    todo+=("$pkg"); reason[$pkg]="build is out of date with its sources"
+  elif ! can_import "$pkg"; then
+    todo+=("$pkg"); reason[$pkg]="not importable"
+  else
+    say "$pkg: up to date, not built"
   fi
 done
 [[ ${#todo[@]} -gt 0 ]] || exit 0

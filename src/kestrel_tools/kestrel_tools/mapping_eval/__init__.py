@@ -1,0 +1,1 @@
+"""Mapping evaluation on real trajectories: a synthetic world, noisy scans, drifting odometry."""

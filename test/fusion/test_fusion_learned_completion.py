@@ -1,0 +1,131 @@
+"""Learned depth completion: the network's closed-form start, checkpoints, the loss, a few
+training steps, and the shipped model against the classical method on held-out columns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from kestrel_core.fusion import complete_depth_classical
+from kestrel_core.fusion.learned_completion import (
+    CompletionNetConfig,
+    DepthCompletionNet,
+    complete_depth_learned,
+    depth_completion_loss,
+    load_completion_model,
+    prefill_depth,
+    save_completion_model,
+)
+from kestrel_core.weights import shipped_weights
+
+
+def random_sparse(height: int, width: int, density: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    sparse = rng.uniform(2.0, 6.0, (height, width)).astype(np.float32)
+    sparse[rng.random((height, width)) > density] = np.nan
+    return sparse
+
+
+def test_untrained_network_returns_the_prefill_and_keeps_measurements():
+    sparse = random_sparse(37, 51, 0.05)  # sizes that are not multiples of 2^levels
+    image = np.random.default_rng(1).integers(0, 256, (37, 51, 3), dtype=np.uint8)
+    model = DepthCompletionNet(CompletionNetConfig(base_channels=4, levels=2)).eval()
+    dense, confidence = complete_depth_learned(image, sparse, model)
+    measured = np.isfinite(sparse)
+    np.testing.assert_array_equal(dense[measured], sparse[measured])
+    np.testing.assert_allclose(dense[~measured], prefill_depth(sparse)[~measured], rtol=1e-6)
+    assert (confidence[measured] == 1).all()
+    np.testing.assert_allclose(confidence[~measured], 1 / (1 + np.exp(-2.0)), rtol=1e-6)
+
+
+def test_empty_input_and_bad_shapes():
+    model = DepthCompletionNet(CompletionNetConfig(base_channels=4, levels=1)).eval()
+    dense, confidence = complete_depth_learned(np.zeros((8, 8, 3), np.uint8), np.full((8, 8), np.nan), model)
+    assert np.isnan(dense).all() and (confidence == 0).all()
+    with pytest.raises(ValueError):
+        complete_depth_learned(np.zeros((8, 9, 3), np.uint8), np.ones((8, 8)), model)
+    with pytest.raises(ValueError):
+        model(torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8), torch.ones(1, 1, 8, 8))
+
+
+def test_checkpoint_round_trip_is_strict(tmp_path):
+    model = DepthCompletionNet(CompletionNetConfig(base_channels=4, levels=2))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_()
+    path = save_completion_model(tmp_path / "m.pt", model, {"note": "test"})
+    loaded = load_completion_model(path)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value)
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["state_dict"]["extra.weight"] = torch.zeros(1)
+    torch.save(checkpoint, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="unexpected"):
+        load_completion_model(tmp_path / "bad.pt")
+    with pytest.raises(OSError):
+        load_completion_model(tmp_path / "missing.pt")
+    torch.save({"format": "other"}, tmp_path / "foreign.pt")
+    with pytest.raises(ValueError):
+        load_completion_model(tmp_path / "foreign.pt")
+
+
+def test_loss_is_relative_error_on_held_out_points_only():
+    target = torch.full((1, 1, 4, 4), float("nan"))
+    target[0, 0, 1, 1], target[0, 0, 2, 3] = 2.0, 4.0
+    depth = torch.full((1, 1, 4, 4), 3.0, requires_grad=True)
+    confidence = torch.full((1, 1, 4, 4), 0.5)
+    image = torch.zeros(1, 3, 4, 4)
+    losses = depth_completion_loss(depth, confidence, target, image, smoothness_weight=0.0, tolerance=0.05)
+    assert losses["depth"].item() == pytest.approx((0.5 + 0.25) / 2)
+    assert losses["smoothness"].item() == 0.0  # constant depth
+    assert losses["confidence"].item() == pytest.approx(np.log(2), rel=1e-4)  # p = 0.5, all wrong
+    losses["total"].backward()
+    assert depth.grad[0, 0, 1, 1] > 0 and depth.grad[0, 0, 2, 3] < 0 and depth.grad[0, 0, 0, 0] == 0
+
+
+def test_a_few_training_steps_write_a_loadable_checkpoint(motorcycle, tmp_path):
+    from kestrel_tools.training.depth_completion import (
+        DepthCompletionTrainingConfig,
+        ScanBank,
+        train_depth_completion,
+    )
+
+    camera, depth = motorcycle
+    image = np.random.default_rng(0).integers(0, 256, (camera.height, camera.width, 3), dtype=np.uint8)
+    config = DepthCompletionTrainingConfig(steps=4, batch=2, crop=(64, 64), scans=2, log_every=2,
+                                           network=CompletionNetConfig(base_channels=4, levels=2))
+    bank = ScanBank(image, depth, camera, config)
+    batch = bank.sample()
+    assert [tuple(t.shape) for t in batch] == [(2, 3, 64, 64)] + [(2, 1, 64, 64)] * 3
+    _, sparse, _, target = batch
+    assert not (torch.isfinite(sparse) & torch.isfinite(target)).any()  # targets are held out
+    logged = []
+    path = train_depth_completion(bank, config, tmp_path / "dc.pt", progress=lambda s, l: logged.append(s))
+    assert logged == [2, 4]
+    record = torch.load(path, weights_only=True)["training"]
+    assert record["held_out_columns_from"] == 0.6 and np.isfinite(record["final_losses"]["total"])
+    load_completion_model(path)
+
+
+@pytest.mark.skipif(shipped_weights("depth_completion_small") is None, reason="no shipped model")
+def test_shipped_model_beats_classical_on_held_out_columns(motorcycle):
+    from kestrel_tools.training.depth_completion import held_out_columns, motorcycle_scene, simulated_sparse_depth
+
+    image, depth, camera = motorcycle_scene()
+    model = load_completion_model(None)
+    sparse = simulated_sparse_depth(depth, camera, 32)
+    columns = held_out_columns(camera.width, 0.6)
+    evaluated = np.isfinite(depth) & ~np.isfinite(sparse)
+    evaluated[:, : columns.start] = False
+    classical, _ = complete_depth_classical(sparse)
+    learned, confidence = complete_depth_learned(image, sparse, model)
+
+    def rmse(dense):
+        return float(np.sqrt(np.mean((dense[evaluated] - depth[evaluated]) ** 2)))
+
+    print(f"\nheld-out columns, 32 beams: classical RMSE {rmse(classical):.4f}, learned {rmse(learned):.4f}")
+    assert rmse(learned) < rmse(classical)
+    error = np.abs(learned - depth)[evaluated]
+    confident = confidence[evaluated] > np.median(confidence[evaluated])
+    assert error[confident].mean() < error[~confident].mean()  # confidence ranks the errors

@@ -5,6 +5,9 @@ PACKAGE = "kestrel_ros"
 NODES = {
     "stereo_depth": "kestrel_ros.nodes.stereo_depth:main",
     "optical_flow": "kestrel_ros.nodes.optical_flow:main",
+    "ssl_features": "kestrel_ros.nodes.ssl_features:main",
+    "lidar_camera_fusion": "kestrel_ros.nodes.lidar_camera_fusion:main",
+    "object_discovery": "kestrel_ros.nodes.object_discovery:main",
 }
 
 setup(

@@ -8,10 +8,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kestrel_tools.commands import bench, demo, flow, replay, stereo, train
+from kestrel_tools.commands import bag, bench, bench_graph, demo, flow, replay, stereo, train
 from kestrel_tools.commands import eval as eval_command  # not to hide the builtin
+from kestrel_tools.commands import features
+from kestrel_tools.commands import discover
+from kestrel_tools.commands import complete_depth
 
-COMMANDS = (stereo, flow, demo, bench, eval_command, replay, train)
+COMMANDS = (stereo, flow, demo, bench, eval_command, replay, train, bag, bench_graph, features, discover,
+            complete_depth)
 
 
 class OneLineParser(argparse.ArgumentParser):

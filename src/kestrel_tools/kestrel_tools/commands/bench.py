@@ -15,7 +15,12 @@ from pathlib import Path
 import cv2
 import torch
 
+from kestrel_tools.benchmarks.discovery import discovery_section
+from kestrel_tools.benchmarks.features import features_section
 from kestrel_tools.benchmarks.flow import flow_section
+from kestrel_tools.benchmarks.fusion import fusion_section
+from kestrel_tools.benchmarks.graph import graph_section
+from kestrel_tools.benchmarks.mapping import mapping_section
 from kestrel_tools.benchmarks.stereo import stereo_section
 
 # Section name -> function of the parsed arguments returning markdown lines, in report order.
@@ -23,6 +28,11 @@ from kestrel_tools.benchmarks.stereo import stereo_section
 SECTIONS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
     "stereo": lambda args: stereo_section(args.max_disparity, args.repeats),
     "flow": lambda args: flow_section(args.repeats),
+    "graph": lambda args: graph_section(),
+    "features": features_section,
+    "fusion": fusion_section,
+    "discovery": lambda args: discovery_section(args.repeats),
+    "mapping": mapping_section,
 }
 
 

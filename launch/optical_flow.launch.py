@@ -5,31 +5,14 @@
 
 import os
 
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
+from kestrel_ros.launch_support import Input, node_launch_description
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "config")
 
 
-def generate_launch_description() -> LaunchDescription:
-    arguments = [
-        DeclareLaunchArgument("namespace", default_value="",
-                              description="Namespace of the node and its outputs."),
-        DeclareLaunchArgument("params_file",
-                              default_value=os.path.join(CONFIG_DIR, "optical_flow.param.yaml"),
-                              description="Parameter file for optical_flow."),
-        DeclareLaunchArgument("image", default_value="image",
-                              description="Image topic the flow is computed on."),
+def generate_launch_description():
+    inputs = [
+        Input("image", description="Image topic the flow is computed on."),
     ]
-    node = Node(
-        package="kestrel_ros",
-        executable="optical_flow",
-        name="optical_flow",
-        namespace=LaunchConfiguration("namespace"),
-        parameters=[LaunchConfiguration("params_file")],
-        remappings=[("image", LaunchConfiguration("image"))],
-        output="screen",
-    )
-    return LaunchDescription(arguments + [node])
+    return node_launch_description(executable="optical_flow", params_file="optical_flow.param.yaml",
+                                   config_dir=CONFIG_DIR, inputs=inputs)

@@ -5,39 +5,19 @@
 
 import os
 
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
+from kestrel_ros.launch_support import Input, node_launch_description
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "config")
 
 
-def generate_launch_description() -> LaunchDescription:
-    arguments = [
-        DeclareLaunchArgument("namespace", default_value="",
-                              description="Namespace of the node and its outputs."),
-        DeclareLaunchArgument("params_file",
-                              default_value=os.path.join(CONFIG_DIR, "stereo_depth.param.yaml"),
-                              description="Parameter file for stereo_depth."),
-        DeclareLaunchArgument("left_ns", default_value="left",
-                              description="Namespace of the left camera's image_rect and camera_info."),
-        DeclareLaunchArgument("right_ns", default_value="right",
-                              description="Namespace of the right camera's image_rect and camera_info."),
+def generate_launch_description():
+    inputs = [
+        Input("left_ns", default="left",
+              description="Namespace of the left camera's image_rect and camera_info.",
+              remaps=(("left/image_rect", "/image_rect"), ("left/camera_info", "/camera_info"))),
+        Input("right_ns", default="right",
+              description="Namespace of the right camera's image_rect and camera_info.",
+              remaps=(("right/image_rect", "/image_rect"), ("right/camera_info", "/camera_info"))),
     ]
-    left, right = LaunchConfiguration("left_ns"), LaunchConfiguration("right_ns")
-    node = Node(
-        package="kestrel_ros",
-        executable="stereo_depth",
-        name="stereo_depth",
-        namespace=LaunchConfiguration("namespace"),
-        parameters=[LaunchConfiguration("params_file")],
-        remappings=[
-            ("left/image_rect", [left, "/image_rect"]),
-            ("left/camera_info", [left, "/camera_info"]),
-            ("right/image_rect", [right, "/image_rect"]),
-            ("right/camera_info", [right, "/camera_info"]),
-        ],
-        output="screen",
-    )
-    return LaunchDescription(arguments + [node])
+    return node_launch_description(executable="stereo_depth", params_file="stereo_depth.param.yaml",
+                                   config_dir=CONFIG_DIR, inputs=inputs)

@@ -17,7 +17,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: setup test demo bench clean help
 help:
-	@echo "make demo   - set up .venv and run the stereo node on the bundled real data"
+	@echo "make demo   - set up .venv, replay the sample bag through the nodes, record and score them"
 	@echo "make test   - set up .venv and run the test suite"
 	@echo "make bench  - set up .venv and write docs/benchmarks.md"
 

@@ -158,6 +158,55 @@ def test_estimator_runs_a_saved_model_and_copies_it_for_another_device(tmp_path)
         expected = load_flow_model(path).estimate(
             torch.from_numpy(first).permute(2, 0, 1)[None].float() / 255,
             torch.from_numpy(np.roll(first, 2, axis=1)).permute(2, 0, 1)[None].float() / 255)
-    np.testing.assert_allclose(flow, expected[0].permute(1, 2, 0).numpy(), atol=1e-5)
+    np.testing.assert_allclose(flow, expected[0].permute(1, 2, 0).numpy(), atol=1e-3)
     with pytest.raises(ValueError, match="flow method must be one of"):
         FlowEstimator("raft")
+
+
+def test_affine_pairs_carry_their_exact_flow(motorcycle_pair):
+    from kestrel_core.flow.learned import AffinePairConfig, random_affine_pairs
+    from kestrel_core.geometry.warp import backward_warp
+
+    image = torch.from_numpy(motorcycle_pair[0][150:310, 200:424]).permute(2, 0, 1)[None].float() / 255
+    frames = image.repeat(3, 1, 1, 1)
+    torch.manual_seed(5)
+    second, flow, valid = random_affine_pairs(frames, AffinePairConfig((30.0, 8.0), 4.0, 0.05))
+    assert second.shape == frames.shape and flow.shape == (3, 2, 160, 224)
+    assert flow[:, 0].abs().amax() > 5  # the warps really move the image
+    # second(x + flow(x)) = first(x) wherever the target is inside the image.
+    back, inside = backward_warp(second, flow)
+    interior = valid & inside
+    interior[..., :2, :] = interior[..., -2:, :] = False
+    interior[..., :2] = interior[..., -2:] = False
+    error = (back - frames).abs().mean(1, keepdim=True)[interior]
+    assert interior.float().mean() > 0.5
+    assert error.mean() < 0.02  # two bilinear resamplings of a real image
+
+
+def test_affine_pairs_without_rotation_or_zoom_are_pure_translations():
+    from kestrel_core.flow.learned import AffinePairConfig, random_affine_pairs
+
+    frames = torch.rand(4, 3, 32, 48)
+    _, flow, valid = random_affine_pairs(frames, AffinePairConfig((10.0, 3.0), 0.0, 0.0))
+    for sample in flow:
+        torch.testing.assert_close(sample, sample[:, :1, :1].expand_as(sample), atol=1e-4, rtol=0)
+        assert abs(sample[0, 0, 0]) <= 10 and abs(sample[1, 0, 0]) <= 3
+    # A target is inside exactly where x + u stays in [0, W - 1] (and likewise y).
+    shift_x = flow[:, 0, 0, 0]
+    expected = ((torch.arange(48).view(1, -1) + shift_x.view(-1, 1) >= 0)
+                & (torch.arange(48).view(1, -1) + shift_x.view(-1, 1) <= 47))
+    assert torch.equal(valid[:, 0, 16], expected & valid[:, 0, 16].any(-1, keepdim=True))
+
+
+def test_multiscale_endpoint_loss_is_zero_for_the_truth_at_every_level():
+    from kestrel_core.flow.learned import multiscale_endpoint_loss
+
+    truth = torch.zeros(1, 2, 32, 32)
+    truth[:, 0] = 8.0
+    valid = torch.ones(1, 1, 32, 32, dtype=torch.bool)
+    levels = [torch.full((1, 2, 8, 8), 2.0), torch.full((1, 2, 16, 16), 4.0), truth.clone()]
+    for level in levels[:2]:
+        level[:, 1] = 0.0
+    assert multiscale_endpoint_loss(levels, truth, valid).item() == pytest.approx(0.0, abs=1e-6)
+    levels[-1] = truth + torch.tensor([3.0, 4.0]).view(1, 2, 1, 1)
+    assert multiscale_endpoint_loss(levels, truth, valid).item() == pytest.approx(5.0 / 3)

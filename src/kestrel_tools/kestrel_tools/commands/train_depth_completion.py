@@ -20,16 +20,9 @@ from kestrel_tools.training.depth_completion import (
     motorcycle_scene,
     train_depth_completion,
 )
+from kestrel_tools.training.frames import rows_by_columns
 
 DEFAULTS = DepthCompletionTrainingConfig()
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        rows, cols = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected ROWSxCOLS, got {text!r}") from None
-    return rows, cols
 
 
 def add_parser(tasks: argparse._SubParsersAction) -> None:
@@ -44,7 +37,7 @@ def add_parser(tasks: argparse._SubParsersAction) -> None:
     parser.add_argument("--data-root", type=Path, help="folder holding stereo/motorcycle")
     parser.add_argument("--steps", type=int, default=DEFAULTS.steps)
     parser.add_argument("--batch", type=int, default=DEFAULTS.batch)
-    parser.add_argument("--crop", type=_size, default=DEFAULTS.crop, help="ROWSxCOLS")
+    parser.add_argument("--crop", type=rows_by_columns, default=DEFAULTS.crop, help="ROWSxCOLS")
     parser.add_argument("--learning-rate", type=float, default=DEFAULTS.learning_rate)
     parser.add_argument("--train-columns", type=float, default=DEFAULTS.train_columns,
                         help="share of image columns (from the left) used for training")

@@ -10,15 +10,7 @@ from kestrel_core.device import resolve_device
 from kestrel_tools.training import add_source_arguments, sources_from_args
 from kestrel_tools.training.flow import FlowTrainingConfig, train_flow
 from kestrel_tools.training.flow_pairs import PairSampler, consecutive_pairs, folder_pairs
-from kestrel_tools.training.frames import FrameSource
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        rows, cols = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected ROWSxCOLS, got {text!r}") from None
-    return rows, cols
+from kestrel_tools.training.frames import FrameSource, rows_by_columns
 
 
 def add_parser(tasks: argparse._SubParsersAction) -> None:
@@ -36,7 +28,7 @@ def add_parser(tasks: argparse._SubParsersAction) -> None:
                         help="output folder: flow.pt, log.csv, state.pt")
     parser.add_argument("--steps", type=int, default=FlowTrainingConfig.steps)
     parser.add_argument("--batch", type=int, default=FlowTrainingConfig.batch)
-    parser.add_argument("--crop", type=_size, default=FlowTrainingConfig.crop,
+    parser.add_argument("--crop", type=rows_by_columns, default=FlowTrainingConfig.crop,
                         help="training crop, ROWSxCOLS (default 192x256)")
     parser.add_argument("--learning-rate", type=float, default=FlowTrainingConfig.learning_rate)
     parser.add_argument("--occlusion-start", type=int, default=FlowTrainingConfig.occlusion_start,

@@ -2,7 +2,9 @@
 
 Each step takes a batch of cropped frame pairs, predicts the forward and the backward flow
 in one pass (the pair and its swap stacked on the batch axis) and minimises
-:func:`~kestrel_core.flow.learned.unsupervised_flow_loss`. Occlusion masks join after
+:func:`~kestrel_core.flow.learned.unsupervised_flow_loss`, plus the endpoint error on random
+affine warps of the first frames, whose flow is known
+(:func:`~kestrel_core.flow.learned.random_affine_pairs`). Occlusion masks join after
 ``occlusion_start`` steps; from then on a random sub-crop of each pair is also run and held
 to the full crop's detached flow (:func:`~kestrel_core.flow.learned.crop_consistency_loss`).
 
@@ -22,15 +24,18 @@ import numpy as np
 import torch
 
 from kestrel_core.device import resolve_device
-from kestrel_core.flow.learned import (FlowNetConfig, PyramidFlowNet, UnsupervisedFlowLossConfig,
-                                       crop_consistency_loss, load_flow_model,
-                                       save_flow_model, unsupervised_flow_loss)
+from kestrel_core.flow.learned import (AffinePairConfig, FlowNetConfig, PyramidFlowNet,
+                                       UnsupervisedFlowLossConfig, crop_consistency_loss,
+                                       load_flow_model, multiscale_endpoint_loss,
+                                       random_affine_pairs, save_flow_model,
+                                       unsupervised_flow_loss)
 from kestrel_core.flow.consistency import forward_backward_occlusion
 from kestrel_tools.training.flow_pairs import PairSampler
 
 __all__ = ["FlowTrainingConfig", "train_flow"]
 
-LOG_FIELDS = ("step", "seconds", "total", "photometric", "smoothness", "consistency", "visible")
+LOG_FIELDS = ("step", "seconds", "total", "photometric", "smoothness", "consistency", "synthetic",
+              "visible")
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,8 @@ class FlowTrainingConfig:
         learning_rate: Adam learning rate (cosine decay to 5 % over ``steps``).
         occlusion_start: first step that masks occlusions and adds crop consistency.
         consistency_weight: weight of the crop-consistency term.
+        synthetic_weight: weight of the known-warp term: each first frame and a random affine
+            warp of it are a pair with known flow (see ``random_affine_pairs``).
         log_every, checkpoint_every: in steps.
         seed: seeds the crops and the initial weights.
     """
@@ -54,11 +61,13 @@ class FlowTrainingConfig:
     learning_rate: float = 3e-4
     occlusion_start: int = 300
     consistency_weight: float = 0.1
+    synthetic_weight: float = 1.0
     log_every: int = 10
     checkpoint_every: int = 100
     seed: int = 0
     network: FlowNetConfig = field(default_factory=FlowNetConfig)
     loss: UnsupervisedFlowLossConfig = field(default_factory=UnsupervisedFlowLossConfig)
+    synthetic: AffinePairConfig = field(default_factory=AffinePairConfig)
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch < 1 or self.log_every < 1 or self.checkpoint_every < 1:
@@ -91,8 +100,14 @@ def _step_losses(model: PyramidFlowNet, first: torch.Tensor, second: torch.Tenso
                                               config.loss.occlusion_alpha2)
         consistency = crop_consistency_loss(crop_flow, forward[..., rows, cols],
                                             visible[..., rows, cols])
+    synthetic = first.new_zeros(())
+    if config.synthetic_weight > 0:
+        warped, truth, valid = random_affine_pairs(first, config.synthetic)
+        synthetic = multiscale_endpoint_loss(model(first, warped), truth, valid)
     losses["consistency"] = consistency
-    losses["total"] = losses["total"] + config.consistency_weight * consistency
+    losses["synthetic"] = synthetic
+    losses["total"] = (losses["total"] + config.consistency_weight * consistency
+                       + config.synthetic_weight * synthetic)
     return losses
 
 

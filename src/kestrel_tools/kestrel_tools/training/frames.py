@@ -51,6 +51,15 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
                        help="a folder of images, read in name order")
 
 
+def rows_by_columns(text: str) -> tuple[int, int]:
+    """argparse type of a crop size given as ``ROWSxCOLS``, e.g. ``160x224``."""
+    try:
+        rows, cols = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected ROWSxCOLS, got {text!r}") from None
+    return rows, cols
+
+
 def sources_from_args(args: argparse.Namespace) -> list[FrameSource]:
     """The sources named on the command line; ``ValueError`` if there are none."""
     sources = [FrameSource("video", path) for path in args.video]

@@ -1,7 +1,9 @@
 """Learned optical flow: a small coarse-to-fine network trained without labels.
 
 - :class:`PyramidFlowNet` (feature pyramid, local correlation, iterative refinement);
-- :func:`unsupervised_flow_loss` and :func:`crop_consistency_loss` for training;
+- :func:`unsupervised_flow_loss` and :func:`crop_consistency_loss` for training, and
+  :func:`random_affine_pairs` with :func:`multiscale_endpoint_loss` (known warps of real
+  frames);
 - :func:`load_flow_model` / :func:`save_flow_model` (checkpoints with their config) and
   :func:`learned_flow` for inference on arrays.
 """
@@ -11,12 +13,15 @@ from kestrel_core.flow.learned.checkpoint import (CHECKPOINT_FORMAT, default_flo
 from kestrel_core.flow.learned.correlation import all_pairs_correlation, local_correlation
 from kestrel_core.flow.learned.inference import frames_to_tensor, learned_flow
 from kestrel_core.flow.learned.network import FlowNetConfig, PyramidFlowNet
+from kestrel_core.flow.learned.synthetic import (AffinePairConfig, multiscale_endpoint_loss,
+                                                 random_affine_pairs)
 from kestrel_core.flow.learned.unsupervised import (UnsupervisedFlowLossConfig,
                                                     crop_consistency_loss, unsupervised_flow_loss)
 
 __all__ = [
-    "CHECKPOINT_FORMAT", "FlowNetConfig", "PyramidFlowNet", "UnsupervisedFlowLossConfig",
+    "AffinePairConfig", "CHECKPOINT_FORMAT", "FlowNetConfig", "PyramidFlowNet", "UnsupervisedFlowLossConfig",
     "all_pairs_correlation", "crop_consistency_loss", "default_flow_model_path",
     "frames_to_tensor", "learned_flow", "load_flow_model", "local_correlation",
+    "multiscale_endpoint_loss", "random_affine_pairs",
     "save_flow_model", "unsupervised_flow_loss",
 ]

@@ -86,6 +86,14 @@ def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequent
                          nn.LeakyReLU(0.1, inplace=True))
 
 
+def _unit_descriptors(features: torch.Tensor) -> torch.Tensor:
+    """``(B, C, h, w)`` features centred per channel over the image, then of unit length per
+    pixel. After a ReLU-like layer all features are positive and every cosine is close to 1;
+    centring makes the correlation discriminative from the first training step."""
+    centred = features - features.mean(dim=(2, 3), keepdim=True)
+    return F.normalize(centred, dim=1)
+
+
 class FeaturePyramid(nn.Module):
     """``(B, 3, H, W)`` -> list of ``(B, channels[i], H / 2**(i+1), W / 2**(i+1))``."""
 
@@ -164,8 +172,7 @@ class PyramidFlowNet(nn.Module):
         flow = None
         flows = []
         for level in used:
-            f1 = F.normalize(pyramids[0][level], dim=1)
-            f2 = F.normalize(pyramids[1][level], dim=1)
+            f1, f2 = (_unit_descriptors(pyramid[level]) for pyramid in pyramids)
             if flow is None:
                 flow = f1.new_zeros(f1.shape[0], 2, *f1.shape[-2:])
             else:

@@ -33,6 +33,11 @@ def add_parser(tasks: argparse._SubParsersAction) -> None:
     parser.add_argument("--learning-rate", type=float, default=FlowTrainingConfig.learning_rate)
     parser.add_argument("--occlusion-start", type=int, default=FlowTrainingConfig.occlusion_start,
                         help="step from which occlusion masks and crop consistency apply")
+    parser.add_argument("--consistency-weight", type=float,
+                        default=FlowTrainingConfig.consistency_weight,
+                        help="weight of the crop-consistency term (0 turns it off)")
+    parser.add_argument("--synthetic-weight", type=float, default=FlowTrainingConfig.synthetic_weight,
+                        help="weight of the known-affine-warp term (0 turns it off)")
     parser.add_argument("--frame-gap", type=int, default=1,
                         help="pair frame t with frame t + GAP of the same recording")
     parser.add_argument("--frame-stride", type=int, default=1, help="keep every N-th frame")
@@ -49,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
     resolve_device(args.device)
     config = FlowTrainingConfig(steps=args.steps, batch=args.batch, crop=args.crop,
                                 learning_rate=args.learning_rate,
-                                occlusion_start=args.occlusion_start, seed=args.seed)
+                                occlusion_start=args.occlusion_start,
+                                consistency_weight=args.consistency_weight,
+                                synthetic_weight=args.synthetic_weight, seed=args.seed)
     sources = _sources(args)
     pairs = consecutive_pairs(sources, args.frame_gap, stride=args.frame_stride,
                               max_frames=args.max_frames, max_side=args.max_side) if sources else []

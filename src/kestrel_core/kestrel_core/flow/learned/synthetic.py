@@ -28,7 +28,7 @@ class AffinePairConfig:
         max_scale: largest relative zoom, e.g. 0.05 for 0.95x to 1.05x.
     """
 
-    max_translation: tuple[float, float] = (48.0, 12.0)
+    max_translation: tuple[float, float] = (64.0, 16.0)
     max_rotation_deg: float = 3.0
     max_scale: float = 0.05
 

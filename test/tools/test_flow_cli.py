@@ -67,7 +67,7 @@ def test_flow_writes_the_same_flow_as_the_core(tmp_path: Path, frames, method: s
          "--model is only used with --method learned"),
         (["flow", LEFT, LEFT, "--out", "x.npy", "--method", "learned", "--model", "m.pt"],
          "no such flow model file: m.pt"),
-        (["flow", LEFT, LEFT, "--out", "x.npy", "--method", "fancy"], "invalid choice: .fancy."),
+        (["flow", LEFT, LEFT, "--out", "x.npy", "--method", "fancy"], "invalid choice: 'fancy'"),
         (["flow", LEFT, LEFT, "--out", "x.npy", "--device", "tpu"], "unknown device 'tpu'"),
         (["flow", LEFT, __file__, "--out", "x.npy"], "cannot decode image file"),
         (["flow", LEFT, "second.png", "--out", "x.npy"], "differ in size"),

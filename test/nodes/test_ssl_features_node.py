@@ -28,7 +28,7 @@ from kestrel_core.features.pca import PCAProjector
 from kestrel_ros.compat.approximate_time import stamp_ns, time_ns
 from kestrel_ros.conversions.feature_map import embedding_to_numpy, feature_map_to_numpy
 from kestrel_ros.conversions.image import image_to_numpy, numpy_to_image
-from kestrel_ros.nodes.ssl_features import PcaColouring, downscale_factor, model_input
+from kestrel_ros.nodes.ssl_features import PcaColouring, cell_factor, downscale_factor, model_input
 from kestrel_tools.datasets import load_middlebury_motorcycle
 from kestrel_tools.graph import DiagnosticsProbe, GraphProbe, NodeProcess
 
@@ -65,6 +65,14 @@ def motorcycle_left() -> np.ndarray:
     (480, 640, 319, 3), (720, 1280, 512, 3), (10, 4000, 512, 8)])
 def test_downscale_factor_is_the_smallest_integer_that_fits(height, width, input_size, factor):
     assert downscale_factor(height, width, input_size) == factor
+
+
+@pytest.mark.parametrize(("stride", "model_stride", "factor"), [
+    (0, 14, 3),    # unset: input_size decides (600 px into 256 -> k = 3)
+    (28, 14, 2), (30, 14, 2), (8, 14, 1), (64, 8, 8),
+])
+def test_stride_parameter_sets_the_cell_size_in_whole_model_strides(stride, model_stride, factor):
+    assert cell_factor(600, 400, 256, stride, model_stride) == factor
 
 
 def test_model_input_crops_to_whole_cells_and_shrinks_by_exact_block_means():

@@ -58,6 +58,10 @@ PARAMS = (
               "by the smallest integer factor k that fits (INTER_AREA), so one cell covers "
               "k * model stride pixels; 0 keeps the full resolution.",
               minimum=0, maximum=8192),
+    ParamSpec("stride", 0, "Output cell size in pixels; when > 0 it replaces input_size: the "
+              "image is shrunk by k = max(1, stride // model stride), so a cell covers "
+              "k * model stride pixels (stride rounded down to a multiple of the model's).",
+              minimum=0, maximum=1024),
     ParamSpec("device", "auto", "Torch device: auto picks CUDA when available.",
               choices=("auto", "cpu", "cuda"), read_only=True),
     ParamSpec("pca_fit_cells", 1024, "Feature cells gathered from the first frames to fit the "
@@ -66,6 +70,14 @@ PARAMS = (
     ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.",
               minimum=0.1, maximum=60.0),
 ) + QOS_PARAMS
+
+
+def cell_factor(height: int, width: int, input_size: int, stride: int, model_stride: int) -> int:
+    """The shrink factor ``k`` of an image: from the ``stride`` parameter when it is set
+    (``max(1, stride // model_stride)``), else from ``input_size`` (:func:`downscale_factor`)."""
+    if stride > 0:
+        return max(1, stride // model_stride)
+    return downscale_factor(height, width, input_size)
 
 
 def downscale_factor(height: int, width: int, input_size: int) -> int:
@@ -225,7 +237,8 @@ class SslFeaturesNode(Node):
         """Validate one image; return the model input and the downscale factor, or raise
         BadInput to skip it."""
         pixels = in_rgb_order(read_image(msg, FEATURE_ENCODINGS), msg.encoding)
-        factor = downscale_factor(pixels.shape[0], pixels.shape[1], self._values["input_size"])
+        factor = cell_factor(pixels.shape[0], pixels.shape[1], self._values["input_size"],
+                             self._values["stride"], self._model.stride)
         try:
             return model_input(pixels, self._model.stride, factor), factor
         except ValueError as err:

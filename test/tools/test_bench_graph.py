@@ -203,6 +203,23 @@ def test_unknown_nodes_and_bad_parameters_end_with_one_line(capsys):
     assert "qos_reliability" in err[1]
 
 
+def check_run_folder(folder, report: dict, markdown: str) -> None:
+    """report.md holds the markdown tables and links the plots; results.json is the JSON
+    document; the plots are real pictures of the figures' size."""
+    import cv2
+
+    results = json.loads((folder / "results.json").read_text())
+    assert {k: v for k, v in results.items() if k != "machine"} == \
+        {k: v for k, v in report.items() if k != "machine"}
+    text = (folder / "report.md").read_text()
+    assert markdown.strip() in text
+    for name in ("latency.png", "peak_search.png"):
+        assert f"![{name}]({name})" in text
+        image = cv2.imread(str(folder / name))
+        assert image is not None and image.shape == (360, 640, 3), name
+        assert len(np.unique(image.reshape(-1, 3), axis=0)) > 10, f"{name} is blank"
+
+
 def test_a_short_real_run_against_optical_flow_is_self_consistent(tmp_path, capsys):
     out = tmp_path / "flow.json"
     markdown = tmp_path / "flow.md"
@@ -210,9 +227,11 @@ def test_a_short_real_run_against_optical_flow_is_self_consistent(tmp_path, caps
                      "-p", "dis_preset:=ultrafast", "--width", "160", "--height", "120",
                      "--rate", "5", "--duration", "1.5", "--peak-start", "4",
                      "--peak-trials", "2", "--trial-duration", "1",
-                     "--domain-id", str(DOMAIN), "--json", str(out), "--markdown", str(markdown)])
+                     "--domain-id", str(DOMAIN), "--json", str(out), "--markdown", str(markdown),
+                     "--out", str(tmp_path / "run")])
     assert code == 0, capsys.readouterr().err
     report = json.loads(out.read_text())
+    check_run_folder(tmp_path / "run", report, markdown.read_text())
     assert report["node"] == "optical_flow" and report["size"] == [160, 120]
     assert report["outputs"] == ["flow", "flow/color", "flow/occlusion"]
     assert report["params"]["dis_preset"] == "ultrafast"

@@ -51,6 +51,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="history depth of the node's reliable subscriptions (default 5)")
     parser.add_argument("--domain-id", type=int,
                         help="ROS domain of the run (default $ROS_DOMAIN_ID or 0)")
+    parser.add_argument("--out", type=Path, default=Path("out/bench-graph"),
+                        help="run folder: report.md, results.json and PNG plots "
+                             "(default out/bench-graph)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="write the markdown table")
     parser.set_defaults(run=run)
@@ -84,6 +87,7 @@ def config_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from kestrel_tools.graph_bench.report import markdown_lines, result_dict
+    from kestrel_tools.graph_bench.run_folder import write_run_folder
     from kestrel_tools.graph_bench.runner import run_graph_bench
 
     config = config_from_args(args)
@@ -96,4 +100,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result_dict(result), indent=2) + "\n")
+    print(f"report: {write_run_folder(result, args.out)}")
     return 0

@@ -1,6 +1,7 @@
 """``kestrel eval``: score results against ground truth.
 
-- ``kestrel eval trajectory EST REF [--report DIR]``: ATE and RPE of two trajectory files.
+- ``kestrel eval trajectory EST REF [--report DIR]``: ATE and RPE of two trajectory files,
+  with a report folder like every eval run.
 - ``kestrel eval BAG --task stereo|flow|depth|trajectory|all [--out DIR]`` (also spelled
   ``kestrel eval bag BAG ...``): run the core on a bag and score it against the bag's
   ground-truth topics; ``--predictions BAG2`` also scores disparities recorded from a node.
@@ -62,7 +63,8 @@ def add_trajectory_parser(targets: argparse._SubParsersAction) -> None:
     parser.add_argument("--delta-unit", choices=DELTA_UNITS, default="frames",
                         help="unit of --delta: frames, m (path length) or s (default frames)")
     parser.add_argument("--report", type=Path, metavar="DIR",
-                        help="also write report.md, results.json and an x-y plot into DIR")
+                        help="folder of report.md, results.json and the x-y plot "
+                             "(default out/eval/trajectory-<EST name>)")
 
 
 def add_bag_parser(targets: argparse._SubParsersAction) -> None:
@@ -130,14 +132,13 @@ def run_trajectory(args: argparse.Namespace) -> int:
     print(f"ATE RMSE {errors.ate_rmse:.6f} m")
     print(f"RPE RMSE {errors.rpe_rmse:.6f} m, {errors.rpe_rot_deg:.4f} deg "
           f"(delta {args.delta:g} {unit})")
-    print(json.dumps(errors.summary()))
-    if args.report is not None:
-        report = _trajectory_report(args, est, ref, errors)
-        print(f"report: {report}")
+    report_dir = args.report or Path("out") / "eval" / f"trajectory-{args.est.stem}"
+    print(f"report: {_trajectory_report(args, report_dir, est, ref, errors)}")
+    print(json.dumps(errors.summary()))  # the last line, for scripts
     return 0
 
 
-def _trajectory_report(args: argparse.Namespace, est, ref, errors) -> Path:
+def _trajectory_report(args: argparse.Namespace, folder: Path, est, ref, errors) -> Path:
     from kestrel_tools.evaluation import Figure, TaskResult
     from kestrel_tools.evaluation.trajectory import aligned_positions
     from kestrel_tools.reports import write_report
@@ -145,7 +146,7 @@ def _trajectory_report(args: argparse.Namespace, est, ref, errors) -> Path:
     result = TaskResult("trajectory", summary=errors.summary(), figures=[Figure(
         "trajectory", "trajectory", aligned_positions(est, ref, errors, args.max_diff),
         f"{args.est.name} aligned ({errors.align}) vs {args.ref.name}, x-y (m)")])
-    return write_report(args.report, [result], "Trajectory evaluation",
+    return write_report(folder, [result], "Trajectory evaluation",
                         {"estimate": str(args.est), "reference": str(args.ref)})
 
 

@@ -1,7 +1,8 @@
 """``kestrel demo``: the sample bag replayed through the real nodes, recorded and scored.
 
 1. Build the sample bag (``out/sample_bag``, see :mod:`kestrel_tools.sample`) if it is missing.
-2. Start every node of ``DEMO_NODES`` as its own process with ``use_sim_time``, its
+2. Start every node of ``DEMO_NODES`` (stereo_depth, optical_flow, ssl_features,
+   object_discovery and lidar_camera_fusion) as its own process with ``use_sim_time``, its
    inputs and outputs remapped onto the bag's topics.
 3. Replay the bag with ``kestrel replay`` (its ``/clock`` drives the nodes) and record the
    nodes' outputs to ``<out>/recorded``.
@@ -27,6 +28,9 @@ from kestrel_tools.sample import topics
 
 PREDICTED_DISPARITY = "/stereo/disparity"
 PREDICTED_FLOW = "/camera/flow"
+FEATURE_PCA = "/camera/features/pca"
+FUSED_DEPTH = "/fusion/depth/dense"
+OBJECTS_OVERLAY = "/camera/objects/overlay"
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,20 @@ DEMO_NODES = (
              remaps=(("image", topics.VIDEO_IMAGE), ("flow", PREDICTED_FLOW)),
              params=("device:={device}", "occlusion_check:=false"),
              inputs=(topics.VIDEO_IMAGE,), outputs=(PREDICTED_FLOW,)),
+    DemoNode("ssl_features",
+             remaps=(("image", topics.VIDEO_IMAGE), ("features/pca", FEATURE_PCA)),
+             params=("device:={device}", "pca_fit_cells:=256"),
+             inputs=(topics.VIDEO_IMAGE,), outputs=(FEATURE_PCA,)),
+    DemoNode("object_discovery",
+             remaps=(("image", topics.VIDEO_IMAGE), ("overlay", OBJECTS_OVERLAY)),
+             params=("device:={device}",),
+             inputs=(topics.VIDEO_IMAGE,), outputs=(OBJECTS_OVERLAY,)),
+    DemoNode("lidar_camera_fusion",
+             remaps=(("points", topics.LIDAR_POINTS), ("image", topics.LEFT_IMAGE),
+                     ("camera_info", topics.LEFT_INFO), ("depth/dense", FUSED_DEPTH)),
+             params=(),
+             inputs=(topics.LIDAR_POINTS, topics.LEFT_IMAGE, topics.LEFT_INFO, topics.TF_STATIC),
+             outputs=(FUSED_DEPTH,)),
 )
 
 

@@ -39,7 +39,8 @@ class DemoNode:
 
     Attributes:
         executable: console script, also the name of ``config/<executable>.param.yaml``.
-        remaps: (node topic, bag or output topic) pairs.
+        remaps: (node topic, bag or output topic) pairs. TF topics need none: nodes read
+            ``/tf`` and ``/tf_static`` by their global names.
         params: ``name:=value`` overrides on top of the parameter file; ``{device}`` and
             ``{max_disparity}`` are filled from the command line.
         inputs: bag topics it consumes (replayed).
@@ -89,7 +90,7 @@ DEMO_NODES = (
     DemoNode("lidar_camera_fusion",
              remaps=(("points", topics.LIDAR_POINTS), ("image", topics.LEFT_IMAGE),
                      ("camera_info", topics.LEFT_INFO), ("depth/dense", FUSED_DEPTH)),
-             params=(),
+             params=("device:={device}",),
              inputs=(topics.LIDAR_POINTS, topics.LEFT_IMAGE, topics.LEFT_INFO, topics.TF_STATIC),
              outputs=(FUSED_DEPTH,)),
 )

@@ -18,6 +18,7 @@ import torch
 from kestrel_tools.benchmarks.discovery import discovery_section
 from kestrel_tools.benchmarks.features import features_section
 from kestrel_tools.benchmarks.flow import flow_section
+from kestrel_tools.reports.markdown_tables import write_markdown_run_folder
 from kestrel_tools.benchmarks.fusion import fusion_section
 from kestrel_tools.benchmarks.graph import graph_section
 from kestrel_tools.benchmarks.mapping import mapping_section
@@ -39,6 +40,9 @@ SECTIONS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("bench", help="benchmark against baselines and write markdown")
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"))
+    parser.add_argument("--run-folder", type=Path, default=Path("out/bench"),
+                        help="also write report.md, results.json (every table as rows) and a "
+                             "plot per timed table here (default out/bench)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per case (median)")
     parser.add_argument("--max-disparity", type=int, default=128)
     parser.add_argument("--only", choices=list(SECTIONS), action="append",
@@ -66,4 +70,5 @@ def run(args: argparse.Namespace) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     print(f"wrote {args.out}")
+    print(f"report: {write_markdown_run_folder(lines, args.run_folder)}")
     return 0

@@ -9,6 +9,7 @@ names the keys.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -16,7 +17,7 @@ from torch import nn
 
 from kestrel_core.weights import shipped_weights
 
-__all__ = ["save_model", "read_checkpoint", "load_weights_strict"]
+__all__ = ["config_record", "save_model", "read_checkpoint", "load_weights_strict"]
 
 
 def save_model(path: str | Path, model: nn.Module, checkpoint_format: str, config: dict,
@@ -65,3 +66,16 @@ def load_weights_strict(model: nn.Module, state_dict: dict, source: Path | str) 
         raise ValueError(f"{source}: weights do not match the config: missing {sorted(missing)}, "
                          f"unexpected {sorted(unexpected)}")
     return model
+
+
+def config_record(config: object) -> dict:
+    """A frozen config dataclass as plain dicts and lists, for a checkpoint's training record
+    (tuples become lists, so the file stays loadable with ``weights_only=True``)."""
+    def plain(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, (tuple, list)):
+            return [plain(v) for v in value]
+        return value
+
+    return plain(asdict(config))

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
+from kestrel_core.checkpoints import config_record
 from kestrel_core.device import resolve_device
 from kestrel_core.fusion import project_points, simulate_lidar_from_depth, sparse_depth_image
 from kestrel_core.fusion.learned_completion import (
@@ -178,19 +179,10 @@ def train_depth_completion(bank: ScanBank, config: DepthCompletionTrainingConfig
                 progress(step, averages)
             final, averages = averages, {}
     seconds = time.monotonic() - start
-    training = {**(record or {}), "config": _plain(asdict(config)), "seconds": round(seconds, 1),
+    training = {**(record or {}), "config": config_record(config), "seconds": round(seconds, 1),
                 "final_losses": {k: round(v, 5) for k, v in final.items()},
                 "held_out_columns_from": config.train_columns}
     return save_completion_model(out, model.cpu(), training)
-
-
-def _plain(value):
-    """Tuples to lists so the record stays loadable with ``weights_only=True``."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def motorcycle_scene(root: Path | None = None) -> tuple[np.ndarray, np.ndarray, PinholeCamera]:

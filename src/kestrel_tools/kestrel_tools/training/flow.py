@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import csv
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from kestrel_core.checkpoints import config_record
 from kestrel_core.device import resolve_device
 from kestrel_core.flow.learned import (AffinePairConfig, FlowNetConfig, PyramidFlowNet,
                                        UnsupervisedFlowLossConfig, crop_consistency_loss,
@@ -182,7 +183,7 @@ def train_flow(sampler: PairSampler, config: FlowTrainingConfig, out: Path, devi
                 if progress is not None:
                     progress(step, row)
     training = {"steps": step, "seconds": round(time.perf_counter() - started, 1),
-                "pairs": len(sampler), "config": _plain(asdict(config)), **(record or {})}
+                "pairs": len(sampler), "config": config_record(config), **(record or {})}
     return save_flow_model(out / "flow.pt", model.eval(), training)
 
 
@@ -197,10 +198,3 @@ def _truncate_log(path: Path, last_step: int) -> None:
         writer.writeheader()
         writer.writerows(rows)
 
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    return value

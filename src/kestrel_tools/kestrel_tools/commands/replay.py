@@ -16,6 +16,7 @@ from kestrel_tools.bags import open_bag
 from kestrel_tools.bags.writer import STORAGES
 
 RECORDER_WAIT_S = 10.0  # at most, for the recorder in this process to match the publishers
+FLUSH_TIMEOUT_S = 10.0  # at most, for reliable subscribers to acknowledge the last messages
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -111,6 +112,11 @@ def _replay(bag, options, args: argparse.Namespace) -> int:
                                    args.wait_for_subscribers)
             time.sleep(args.delay)
             player.play()
+            unacknowledged = player.flush(FLUSH_TIMEOUT_S)
+            if unacknowledged:
+                print(f"kestrel replay: warning: subscribers of {', '.join(unacknowledged)} "
+                      f"did not acknowledge every message within {FLUSH_TIMEOUT_S:.0f} s",
+                      file=sys.stderr)
             if recorder is not None:
                 recorder.wait_idle(args.record_idle)
         except KeyboardInterrupt:

@@ -211,6 +211,26 @@ class BagPlayer:
             stats.wall_s = time.monotonic() - started
         return stats
 
+    def flush(self, timeout: float) -> list[str]:
+        """Wait, at most ``timeout`` seconds in all, until every reliable subscriber has
+        acknowledged every message published so far; the topics still unacknowledged.
+
+        Without this, destroying the node right after the last publish can drop the tail of
+        the replay on its way to a slow subscriber.
+        """
+        from rclpy.duration import Duration
+
+        deadline = time.monotonic() + timeout
+        publishers = dict(self._publishers)
+        if self._clock_pub is not None:
+            publishers["/clock"] = self._clock_pub
+        pending = []
+        for topic, publisher in publishers.items():
+            remaining = max(0.0, deadline - time.monotonic())
+            if not publisher.wait_for_all_acked(Duration(nanoseconds=int(remaining * 1e9))):
+                pending.append(self.output.get(topic, topic))
+        return pending
+
     def _play_pass(self, stats: PlayStats) -> None:
         first_ns = last_ns = None
         self._next_tick = 0.0

@@ -31,16 +31,6 @@ OUTPUTS = {"detections": Detection2DArray, "masks": Image, "overlay": Image}
 
 
 @pytest.fixture(scope="module")
-def pretrained_path() -> str:
-    from kestrel_core.features.pretrained import ensure_pretrained_checkpoint
-
-    try:
-        return str(ensure_pretrained_checkpoint())
-    except (OSError, ValueError, RuntimeError, ImportError) as err:
-        pytest.skip(f"no pretrained feature model can be installed here: {err}")
-
-
-@pytest.fixture(scope="module")
 def graph(pretrained_path):
     ros_args = []
     for param in ("qos_reliability:=reliable", "diagnostics_period:=0.2", "device:=cpu",

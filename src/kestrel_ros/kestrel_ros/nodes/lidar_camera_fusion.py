@@ -46,13 +46,8 @@ from kestrel_ros.compat.tf import Buffer, TransformException, TransformListener,
 from kestrel_ros.conversions.camera_info import CameraInfoError, CameraModelCache
 from kestrel_ros.conversions.feature_map import numpy_to_feature_map
 from kestrel_ros.conversions.image import numpy_to_image
-from kestrel_ros.conversions.pointcloud2 import (
-    PointCloudLayoutError,
-    array_to_pointcloud2,
-    pointcloud2_to_array,
-    rgb_uint8_to_float,
-    xyz_array,
-)
+from kestrel_ros.cloud_input import finite_rows, read_cloud
+from kestrel_ros.conversions.pointcloud2 import array_to_pointcloud2, rgb_uint8_to_float
 from kestrel_ros.diagnostics import BadInput, DiagnosticsReporter
 from kestrel_ros.image_input import in_rgb_order, read_image
 from kestrel_ros.node_main import run_node
@@ -196,24 +191,16 @@ class LidarCameraFusionNode(Node):
 
     def _points(self, cloud: PointCloud2) -> tuple[np.ndarray, np.ndarray]:
         """Finite ``(N, 3)`` xyz and ``(N,)`` intensity of ``cloud``."""
-        if cloud.width * cloud.height == 0:
-            raise BadInput("empty_cloud", "the point cloud has no points")
-        try:
-            array = pointcloud2_to_array(cloud).reshape(-1)
-            xyz = xyz_array(array)
-        except (PointCloudLayoutError, ValueError) as err:
-            raise BadInput("cloud_without_xyz", str(err)) from err
+        array, xyz = read_cloud(cloud)
         names = array.dtype.names or ()
         intensity = (array["intensity"].astype(np.float32) if "intensity" in names
                      else np.zeros(len(xyz), np.float32))
-        finite = np.isfinite(xyz).all(axis=1)
+        finite = finite_rows(xyz)
         if not finite.all():
             self._non_finite_points += int((~finite).sum())
             self._diagnostics.extra["non_finite_points"] = str(self._non_finite_points)
             self.get_logger().warning(f"skipping {(~finite).sum()} non-finite points of {len(xyz)}",
                                       throttle_duration_sec=5.0)
-            if not finite.any():
-                raise BadInput("no_finite_points", f"all {len(xyz)} points are NaN or inf")
         return xyz[finite], intensity[finite]
 
     def _extrinsic(self, camera_frame: str, cloud: PointCloud2) -> np.ndarray:

@@ -1,8 +1,9 @@
-"""The ``object_discovery`` node: class-agnostic objects in an image stream, without labels.
+"""The ``object_discovery`` node: class-agnostic objects in images and LiDAR clouds, no labels.
 
-Subscribes ``image``. Runs :func:`kestrel_core.discovery.discover_objects` (MaskCut on the
-last-layer keys of a self-supervised ViT loaded once at start-up, refined to pixels with a
-guided filter) on each frame, links the masks over frames with
+Subscribes ``image`` and, for 3D, ``points``, ``camera_info`` and TF. Runs
+:func:`kestrel_core.discovery.discover_objects` (MaskCut on the last-layer keys of a
+self-supervised ViT loaded once at start-up, refined to pixels with a guided filter) on each
+image, links the masks over frames with
 :class:`kestrel_core.discovery.MaskTracker` and publishes, for the tracks seen in at least
 ``track_persistence`` frames:
 
@@ -15,24 +16,31 @@ guided filter) on each frame, links the masks over frames with
 
 Outputs keep the input's header. A frame without a cut (e.g. a constant image) publishes
 nothing and is counted as ``no_cut``; an image smaller than one patch as
-``image_too_small``. Frames arriving while one is processed are dropped (``busy``). 3D
-inputs (``points``, ``camera_info``) are not handled by this node yet.
+``image_too_small``. Frames arriving while one is processed are dropped (``busy``).
+
+Each ``points`` cloud is processed on arrival by :class:`kestrel_ros.discovery3d.Discovery3D`
+(ground removal, clustering, upright boxes, box tracks, late fusion with the newest published
+masks) and publishes
+
+* ``detections_3d`` (vision_msgs/Detection3DArray): one Detection3D per persistent box
+  track, ``id`` = the box track id, one hypothesis ``class_id="object"`` whose score is above
+  0.5 for 3D-confirmed objects (0.5 otherwise), the upright box in the cloud's frame;
+* ``markers`` (visualization_msgs/MarkerArray): a cube and a label per published box, and
+  DELETE markers for the boxes gone since the previous cloud;
+* a second ``/diagnostics`` status, ``objects 3d``.
 """
 
 from __future__ import annotations
 
-import copy
 import time
 
 import numpy as np
-import torch
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
-from kestrel_core.device import resolve_device
 from kestrel_core.discovery import (
     Discovery,
     DiscoveryConfig,
@@ -45,14 +53,14 @@ from kestrel_core.discovery import (
 )
 from kestrel_core.discovery.pipeline import as_rgb
 from kestrel_core.discovery.visualize import instance_overlay
-from kestrel_core.features.checkpoint import load_feature_model
+from kestrel_core.features.model import FeatureModel
 from kestrel_ros.conversions.image import numpy_to_image
-from kestrel_ros.device_fallback import CpuFallback
 from kestrel_ros.diagnostics import BadInput, DiagnosticsReporter
-from kestrel_ros.load_policy import DropWhenBusy
+from kestrel_ros.discovery3d import BOX_TRACKER_PARAMS, PARAMS_3D, Discovery3D, MaskFrame, configs_from_values
+from kestrel_ros.feature_model_host import FeatureModelHost
 from kestrel_ros.image_input import in_rgb_order, read_image
 from kestrel_ros.node_main import run_node
-from kestrel_ros.params import ParamSpec, check_updates, declare_parameters
+from kestrel_ros.params import ParameterValueError, ParamSpec, check_updates, declare_parameters
 from kestrel_ros.qos import QOS_PARAMS, output_qos, sensor_qos
 
 NODE_NAME = "object_discovery"
@@ -78,7 +86,7 @@ PARAMS = (
               minimum=0, maximum=1000),
     ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.",
               minimum=0.1, maximum=60.0),
-) + QOS_PARAMS
+) + PARAMS_3D + QOS_PARAMS
 
 # Parameters that only take effect at the next frame's configuration rebuild.
 _TRACKER_PARAMS = ("track_persistence", "track_min_similarity", "track_max_missed")
@@ -127,10 +135,12 @@ class ObjectDiscoveryNode(Node):
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
         self._values = declare_parameters(self, PARAMS)
-        self._device = resolve_device(self._values["device"])
-        self._cpu_model = load_feature_model(self._values["model_path"] or None, "cpu")
-        self._model = (self._cpu_model if self._device.type == "cpu"
-                       else copy.deepcopy(self._cpu_model).to(self._device))
+        self._latest_masks: MaskFrame | None = None
+        # Before the model is loaded, so an invalid 3D parameter stops the node at once.
+        self._objects_3d = Discovery3D(self, self._values, lambda: self._latest_masks)
+        self._diagnostics = DiagnosticsReporter(self, "object discovery", self._values["diagnostics_period"])
+        self._host = FeatureModelHost(self, self._values["model_path"], self._values["device"],
+                                      self._diagnostics)
         self._tracker = MaskTracker(self._tracker_config())
         self._grid: tuple[int, int] | None = None
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -142,14 +152,8 @@ class ObjectDiscoveryNode(Node):
         self._detections_pub = self.create_publisher(Detection2DArray, "detections", out)
         self._masks_pub = self.create_publisher(Image, "masks", out)
         self._overlay_pub = self.create_publisher(Image, "overlay", out)
-
-        self._diagnostics = DiagnosticsReporter(self, "object discovery", self._values["diagnostics_period"])
-        self._gate = DropWhenBusy(self._diagnostics, self.get_logger())
-        self._diagnostics.hardware_id = str(self._device)
-        self._diagnostics.extra["model_id"] = self._model.model_id
-        self._on_device = CpuFallback(self._device, self._diagnostics, self.get_logger())
         self.get_logger().info(
-            f"object_discovery ready: model={self._model.model_id} device={self._device} "
+            f"object_discovery ready: model={self._host.model.model_id} device={self._host.device} "
             f"max_objects={self._values['max_objects']} input_size={self._values['input_size']}")
 
     # ----------------------------------------------------------------- parameters
@@ -168,23 +172,27 @@ class ObjectDiscoveryNode(Node):
         reason = check_updates(PARAMS, updates)
         if reason is not None:
             return SetParametersResult(successful=False, reason=reason)
+        try:
+            configs = configs_from_values({**self._values, **updates})
+        except ParameterValueError as err:
+            return SetParametersResult(successful=False, reason=str(err))
         self._values.update(updates)
+        self._objects_3d.configs = configs
         if any(name in updates for name in _TRACKER_PARAMS):
             self._tracker = MaskTracker(self._tracker_config())
+        if any(name in updates for name in BOX_TRACKER_PARAMS):
+            self._objects_3d.reset_tracker()
         return SetParametersResult(successful=True)
 
     # ----------------------------------------------------------------- input
     def _on_image(self, msg: Image) -> None:
-        self._diagnostics.input_received()
-        with self._gate.frame() as admitted:
-            if admitted:
-                self._process(msg)
+        self._host.admit(msg, self._process)
 
     def _process(self, msg: Image) -> None:
         start = time.perf_counter()
         try:
             rgb = self._prepare(msg)
-            found = self._on_device(lambda device: self._discover(device, rgb))
+            found = self._host.run(lambda model: self._discover(model, rgb))
         except BadInput as bad:
             self._diagnostics.bad_input(bad.cause, bad.detail)
             return
@@ -196,8 +204,7 @@ class ObjectDiscoveryNode(Node):
         return as_rgb(np.ascontiguousarray(in_rgb_order(read_image(msg, ENCODINGS), msg.encoding)))
 
     # ----------------------------------------------------------------- processing
-    def _discover(self, device: torch.device, rgb: np.ndarray) -> Discovery:
-        model = self._model if device == self._device else self._cpu_model
+    def _discover(self, model: FeatureModel, rgb: np.ndarray) -> Discovery:
         try:
             found = discover_objects(rgb, model, self._discovery_config())
         except ValueError as err:
@@ -213,6 +220,7 @@ class ObjectDiscoveryNode(Node):
         observations = [MaskObservation(mask, descriptor) for mask, descriptor
                         in zip(found.cut.masks, found.cut.descriptors.numpy())]
         ids, objects = published_instances(found, self._tracker.update(observations))
+        self._latest_masks = MaskFrame(ids, header)
         detections = Detection2DArray(header=header)
         detections.detections = [detection(header, ids, track_id, score) for track_id, score in objects]
         self._detections_pub.publish(detections)

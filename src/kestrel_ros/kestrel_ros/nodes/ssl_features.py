@@ -19,7 +19,6 @@ never builds a queue. This file only translates messages; the model is the core'
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass
@@ -33,15 +32,12 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
-from kestrel_core.device import resolve_device
-from kestrel_core.features.checkpoint import load_feature_model
 from kestrel_core.features.model import FeatureModel
 from kestrel_core.features.pca import PCAProjector
 from kestrel_ros.conversions.feature_map import numpy_to_embedding, numpy_to_feature_map
 from kestrel_ros.conversions.image import numpy_to_image
-from kestrel_ros.device_fallback import CpuFallback
 from kestrel_ros.diagnostics import BadInput, DiagnosticsReporter
-from kestrel_ros.load_policy import DropWhenBusy
+from kestrel_ros.feature_model_host import FeatureModelHost
 from kestrel_ros.image_input import in_rgb_order, read_image
 from kestrel_ros.node_main import run_node
 from kestrel_ros.params import ParamSpec, check_updates, declare_parameters
@@ -178,11 +174,10 @@ class SslFeaturesNode(Node):
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
         self._values = declare_parameters(self, PARAMS)
-        self._device = resolve_device(self._values["device"])
-        # Loaded once, on the CPU; the CPU copy is kept for CUDA out-of-memory fallbacks.
-        self._cpu_model = load_feature_model(self._values["model_path"] or None, "cpu")
-        self._model = (self._cpu_model if self._device.type == "cpu"
-                       else copy.deepcopy(self._cpu_model).to(self._device))
+        self._diagnostics = DiagnosticsReporter(self, "ssl features",
+                                                self._values["diagnostics_period"])
+        self._host = FeatureModelHost(self, self._values["model_path"], self._values["device"],
+                                      self._diagnostics)
         self._pca = PcaColouring(self._values["pca_fit_cells"])
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
@@ -194,16 +189,10 @@ class SslFeaturesNode(Node):
         self._features_pub = self.create_publisher(FeatureMap, "features", out)
         self._embedding_pub = self.create_publisher(Embedding, "features/embedding", out)
         self._pca_pub = self.create_publisher(Image, "features/pca", out)
-
-        self._diagnostics = DiagnosticsReporter(self, "ssl features",
-                                                self._values["diagnostics_period"])
-        self._gate = DropWhenBusy(self._diagnostics, self.get_logger())
-        self._diagnostics.hardware_id = str(self._device)
-        self._diagnostics.extra["model_id"] = self._model.model_id
-        self._on_device = CpuFallback(self._device, self._diagnostics, self.get_logger())
+        model = self._host.model
         self.get_logger().info(
-            f"ssl_features ready: model={self._model.model_id} stride={self._model.stride} "
-            f"channels={self._model.embed_dim} device={self._device} "
+            f"ssl_features ready: model={model.model_id} stride={model.stride} "
+            f"channels={model.embed_dim} device={self._host.device} "
             f"input_size={self._values['input_size']}")
 
     # ----------------------------------------------------------------- parameters
@@ -217,10 +206,7 @@ class SslFeaturesNode(Node):
 
     # ----------------------------------------------------------------- input
     def _on_image(self, msg: Image) -> None:
-        self._diagnostics.input_received()
-        with self._gate.frame() as admitted:
-            if admitted:
-                self._process(msg)
+        self._host.admit(msg, self._process)
 
     def _process(self, msg: Image) -> None:
         start = time.perf_counter()
@@ -229,7 +215,7 @@ class SslFeaturesNode(Node):
         except BadInput as bad:
             self._diagnostics.bad_input(bad.cause, bad.detail)
             return
-        features = self._on_device(lambda device: self._compute(device, images, factor))
+        features = self._host.run(lambda model: self._compute(model, images, factor))
         self._publish(msg.header, features)
         self._diagnostics.frame_processed(time.perf_counter() - start)
 
@@ -238,22 +224,21 @@ class SslFeaturesNode(Node):
         BadInput to skip it."""
         pixels = in_rgb_order(read_image(msg, FEATURE_ENCODINGS), msg.encoding)
         factor = cell_factor(pixels.shape[0], pixels.shape[1], self._values["input_size"],
-                             self._values["stride"], self._model.stride)
+                             self._values["stride"], self._host.model.stride)
         try:
-            return model_input(pixels, self._model.stride, factor), factor
+            return model_input(pixels, self._host.model.stride, factor), factor
         except ValueError as err:
             raise BadInput("image_too_small", str(err)) from err
 
     # ----------------------------------------------------------------- processing
-    def _compute(self, device: torch.device, images: torch.Tensor, factor: int) -> Features:
-        model = self._model if device == self._device else self._cpu_model
+    def _compute(self, model: FeatureModel, images: torch.Tensor, factor: int) -> Features:
         dense, embedding = run_model(model, images)
         return Features(dense=dense[0].float().cpu().numpy(),
                         embedding=embedding[0].float().cpu().numpy(),
                         stride=model.stride * factor)
 
     def _publish(self, header, features: Features) -> None:
-        model_id = self._model.model_id
+        model_id = self._host.model.model_id
         self._features_pub.publish(
             numpy_to_feature_map(features.dense, model_id, stride=features.stride, header=header))
         self._embedding_pub.publish(numpy_to_embedding(features.embedding, model_id, header=header))

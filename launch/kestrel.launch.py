@@ -17,7 +17,8 @@ from launch.substitutions import LaunchConfiguration
 LAUNCH_DIR = os.path.dirname(os.path.abspath(__file__))
 CONFIG_DIR = os.path.join(LAUNCH_DIR, "..", "config")
 NODE_LAUNCH_FILES = ("stereo_depth.launch.py", "optical_flow.launch.py", "ssl_features.launch.py",
-                     "lidar_camera_fusion.launch.py", "object_discovery.launch.py")
+                     "lidar_camera_fusion.launch.py", "object_discovery.launch.py",
+                     "neural_mapping.launch.py")
 
 
 def generate_launch_description() -> LaunchDescription:

@@ -8,6 +8,7 @@ NODES = {
     "ssl_features": "kestrel_ros.nodes.ssl_features:main",
     "lidar_camera_fusion": "kestrel_ros.nodes.lidar_camera_fusion:main",
     "object_discovery": "kestrel_ros.nodes.object_discovery:main",
+    "neural_mapping": "kestrel_ros.nodes.neural_mapping:main",
 }
 
 setup(

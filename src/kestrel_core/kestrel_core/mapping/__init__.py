@@ -5,5 +5,5 @@ Modules: ``egocentric`` (observations to grids), ``allocentric`` (differentiable
 ``memory`` (log-odds and feature map that grows), ``localization`` (MapNet correlation),
 ``descriptor`` and ``topological`` (places and revisits), ``posegraph`` (SE(2) Gauss-Newton),
 ``mapper`` (the pipeline), ``io`` (map_server PGM + YAML and the full ``.npz`` state),
-``se2`` (planar poses).
+``se2`` (planar poses), ``colouring`` (map channels as a display image).
 """

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 import yaml
 
-from kestrel_core.mapping.memory import MapMemory, MemoryConfig
+from kestrel_core.mapping.egocentric import METRIC_CHANNELS
+from kestrel_core.mapping.memory import LOG_ODDS, WEIGHT, MapMemory, MemoryConfig
 from kestrel_core.mapping.topological import TopologicalGraph
 
 OCCUPIED, FREE, UNKNOWN = 100, 0, -1
@@ -70,6 +71,27 @@ def load_map_yaml(yaml_path: Path) -> tuple[np.ndarray, tuple[float, float], flo
     values[probability < description["free_thresh"]] = FREE
     origin = description["origin"]
     return values, (float(origin[0]), float(origin[1])), float(description["resolution"])
+
+
+def memory_from_occupancy(values: np.ndarray, origin: tuple[float, float], config: MemoryConfig,
+                          device: str | torch.device = "cpu") -> MapMemory:
+    """A map memory from (H, W) int8 OccupancyGrid values (e.g. ``load_map_yaml``'s).
+
+    Occupied cells get ``config.max_log_odds``, free cells ``config.min_log_odds`` (the
+    most certain values the memory keeps), unknown cells 0; heights are unknown (0), and a
+    cell's hit weight is 1 where occupied. ``occupancy_values`` of the result gives
+    ``values`` back.
+    """
+    values = np.asarray(values)
+    if values.ndim != 2:
+        raise ValueError(f"values must be (H, W), got {values.shape}")
+    log_odds = np.zeros(values.shape, np.float32)
+    log_odds[values == OCCUPIED] = config.max_log_odds
+    log_odds[values == FREE] = config.min_log_odds
+    grid = torch.zeros((METRIC_CHANNELS,) + values.shape, dtype=torch.float32)
+    grid[LOG_ODDS] = torch.from_numpy(log_odds)
+    grid[WEIGHT] = torch.from_numpy((values == OCCUPIED).astype(np.float32))
+    return MapMemory(config, grid.to(device), origin)
 
 
 def save_state(path: Path, memory: MapMemory, graph: TopologicalGraph | None = None) -> None:

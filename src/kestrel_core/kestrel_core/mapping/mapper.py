@@ -98,7 +98,10 @@ class Mapper:
 
     def step(self, points: torch.Tensor, odom_pose: np.ndarray,
              hit: torch.Tensor | None = None,
-             embedding: torch.Tensor | None = None) -> StepResult:
+             embedding: torch.Tensor | None = None, *,
+             prior: np.ndarray | None = None,
+             localization: LocalizationConfig | None = None,
+             update_map: bool = True) -> StepResult:
         """Integrate one observation.
 
         Args:
@@ -107,24 +110,35 @@ class Mapper:
             hit: (N,) bool returns, optional.
             embedding: (D,) unit-norm place embedding of this observation (e.g. pooled SSL
                 features); default the grid descriptor. Use one kind for a whole run.
+            prior: (3,) map-frame pose to search around instead of the odometry prediction
+                (e.g. the last estimate after an odometry jump).
+            localization: search settings for this step only (e.g. a wide re-localization
+                window); default ``config.localization``.
+            update_map: fuse the observation into the map and the place graph; False
+                localizes against a fixed map (localization-only mode; needs
+                ``loop_closure`` off, as the place graph follows the map).
         """
         cfg = self.config
+        if cfg.loop_closure and not update_map:
+            raise ValueError("update_map=False needs a mapper without loop closure")
         ego = self._ego(points, hit)
-        prior = se2.compose(self.map_from_odom, odom_pose)
+        if prior is None:
+            prior = se2.compose(self.map_from_odom, odom_pose)
         pose, covariance, score, localized = prior, np.diag([1e-2, 1e-2, 1e-4]), 0.0, False
         if self.memory is None:
             self.memory = MapMemory.empty(cfg.memory, (float(prior[0]), float(prior[1])),
                                           cfg.initial_size, device=self.device)
         elif cfg.localize:
             estimate = localize(ego, self.memory.occupancy_signal(), self.memory.origin,
-                                cfg.memory.resolution, prior, cfg.localization)
+                                cfg.memory.resolution, prior, localization or cfg.localization)
             score, localized = estimate.score, estimate.accepted
             if localized:
                 pose, covariance = estimate.pose, estimate.covariance
-        self.memory.integrate(ego, torch.as_tensor(pose, dtype=torch.float32))
+        if update_map:
+            self.memory.integrate(ego, torch.as_tensor(pose, dtype=torch.float32))
         self._poses.append(np.asarray(pose, np.float64))
         loop_closed = False
-        if cfg.loop_closure:
+        if cfg.loop_closure and update_map:
             self._observations.append((points.detach().cpu(), None if hit is None else hit.cpu()))
             if self.graph.needs_node(pose):
                 if embedding is None:

@@ -5,6 +5,11 @@
 * :mod:`.pointcloud2`: ``sensor_msgs/PointCloud2`` <-> structured arrays.
 * :mod:`.point_cloud2_compat`: ``sensor_msgs_py.point_cloud2`` or Kestrel's stand-in.
 * :mod:`.disparity`: ``stereo_msgs/DisparityImage`` (stereo_image_proc conventions).
+* :mod:`.occupancy_grid`: ``nav_msgs/OccupancyGrid`` <-> ``(H, W) int8`` grids.
+* :mod:`.feature_map`: ``kestrel_interfaces/FeatureMap`` and ``Embedding`` <-> arrays.
+* :mod:`.planar`: SE(2) poses <-> ``geometry_msgs`` poses, transforms and covariances.
+* :mod:`.detections3d`: upright 3D boxes <-> ``vision_msgs/Detection3D``.
+* :mod:`.markers`, :mod:`.place_graph`: boxes and place graphs -> ``visualization_msgs/MarkerArray``.
 
 torch is imported only by the functions that return or take tensors.
 """

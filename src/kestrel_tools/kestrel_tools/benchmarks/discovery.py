@@ -98,6 +98,8 @@ def discovery_section(repeats: int) -> list[str]:
         ("k-means (k=2), bilinear upsampling only (baseline)",
          best_iou(upsample_to_instances(kmeans, height, width), truth), len(kmeans), keys_ms + kmeans_ms),
     ]
+    head_rows, head_note = head_rows_and_note(model, image, truth, repeats)
+    rows += head_rows
     for name, (iou, _), count, ms in rows:
         print(f"{'discovery':>20} | {name:<58} | best IoU {iou:.3f} | {count} masks | {ms:8.1f} ms")
     threads = torch.get_num_threads()
@@ -125,8 +127,48 @@ def discovery_section(repeats: int) -> list[str]:
         f"reported in CutLER issue #74). With {threads} threads, an idle machine's wall time lies "
         f"between CPU / {threads} = {total_cpu / threads:.2f} s and CPU = {total_cpu:.2f} s. The "
         "refined k-means time adds the refinement time to keys and clustering.",
+        "",
+        head_note,
     ]
     return lines
+
+
+def head_rows_and_note(model, image: np.ndarray, truth: np.ndarray, repeats: int) -> tuple[list, str]:
+    """Rows ``(name, best_iou, masks, ms)`` of the shipped self-trained discovery head on the
+    same image and truth (none when it is not installed or was trained on other features),
+    and a line saying what it was trained on."""
+    from kestrel_core.discovery.evaluation import best_iou
+    from kestrel_core.checkpoints import read_checkpoint
+    from kestrel_core.discovery.head import (HEAD_FORMAT, SHIPPED_HEAD_NAME, HeadDiscoveryConfig,
+                                             discover_with_head, load_discovery_head)
+    from kestrel_core.discovery.refine import upsample_to_instances
+
+    try:
+        head = load_discovery_head(None, model.device)
+    except OSError as err:
+        return [], f"No discovery head row: {err}."
+    if head.config.feature_model != model.model_id:
+        return [], (f"No discovery head row: the shipped head reads `{head.config.feature_model}` "
+                    f"features, the benchmark model is `{model.model_id}`.")
+    config = HeadDiscoveryConfig(size=SIZE)
+    ms, cpu, found = wall_and_cpu(lambda: discover_with_head(image, model, head, config), repeats)
+    height, width = image.shape[:2]
+    rows = [("Self-trained discovery head (`discovery_head_small`), guided-filter refinement",
+             best_iou(found.instances, truth), found.count, ms),
+            ("Self-trained discovery head, bilinear upsampling only",
+             best_iou(upsample_to_instances(found.masks, height, width), truth), found.count, ms)]
+    _, checkpoint = read_checkpoint(None, HEAD_FORMAT, "discovery head", shipped=SHIPPED_HEAD_NAME)
+    training = checkpoint["training"]
+    sources = ", ".join(f"`{Path(s).name}`" for s in training.get("sources", [])) or "unrecorded data"
+    note = (f"The discovery head is a {sum(p.numel() for p in head.parameters())}-parameter conv head on "
+            f"the frozen `{head.config.features}` features, self-trained in "
+            f"{training.get('config', {}).get('rounds', '?')} rounds (MaskCut pseudo-labels, then its "
+            f"own confident predictions) on {training.get('frames', '?')} frames of {sources}, not "
+            "on Motorcycle (record: src/kestrel_core/kestrel_core/weights/discovery_head_small.md). "
+            f"Its time runs from the RGB image to the refined instance map (features, head, decoding, "
+            f"refinement): {ms / 1000:.2f} s wall / {cpu:.2f} s process CPU per image; the bilinear row "
+            "reuses that run's token masks and time.")
+    return rows, note
 
 
 def write_overlays(folder: Path) -> list[Path]:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from kestrel_tools.commands import train_depth_completion, train_flow, train_ssl
+from kestrel_tools.commands import train_depth_completion, train_discovery, train_flow, train_ssl
 
 TASKS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "flow": train_flow.add_parser,
     "ssl": train_ssl.add_parser,
     "depth-completion": train_depth_completion.add_parser,
+    "discovery": train_discovery.add_parser,
 }
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from kestrel_core.discovery import DiscoveryConfig, MaskCutConfig, discover_objects
 from kestrel_core.features.checkpoint import load_feature_model
@@ -69,3 +70,23 @@ def test_errors_end_with_one_line_and_a_nonzero_exit(tmp_path: Path, tiny_checkp
         assert cli_main([str(a) for a in args]) != 0
         stderr = capsys.readouterr().err
         assert message in stderr and len(stderr.strip().splitlines()) == 1, stderr
+
+
+def test_head_option_writes_what_the_head_finds(tmp_path: Path, tiny_checkpoint: str):
+    from kestrel_core.discovery.head import (DecodeConfig, DiscoveryHead, HeadConfig, HeadDiscoveryConfig,
+                                             discover_with_head, save_head)
+
+    model = load_feature_model(tiny_checkpoint, "cpu")
+    torch.manual_seed(3)
+    head = DiscoveryHead(HeadConfig(in_channels=model.embed_dim, hidden=8)).eval()
+    head_path = save_head(tmp_path / "head.pt", head)
+    image = read_image(LEFT)[100:292, 200:456]
+    source = write_png(tmp_path / "crop.png", image)
+    out = tmp_path / "m.npz"
+    assert cli_main(["discover", str(source), "--out", str(out), "--model", tiny_checkpoint,
+                     "--size", "128", "--max-objects", "2", "--head", str(head_path)]) == 0
+    saved = np.load(out)
+    expected = discover_with_head(image, model, head, HeadDiscoveryConfig(size=128, decode=DecodeConfig(max_objects=2)))
+    np.testing.assert_array_equal(saved["masks"], expected.instances)
+    np.testing.assert_allclose(saved["scores"], expected.scores, rtol=1e-5)
+    assert len(saved["scores"]) <= 2 and saved["masks"].max() <= len(saved["scores"])

@@ -1,4 +1,5 @@
-"""``kestrel discover IMAGE --out M.npz``: unsupervised objects of one image (MaskCut), offline."""
+"""``kestrel discover IMAGE --out M.npz``: unsupervised objects of one image, offline: MaskCut,
+or with ``--head`` the self-trained objectness head (``kestrel train discovery``)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--size", type=int, default=480, help="longer side of the model input in pixels")
     parser.add_argument("--device", default="cpu",
                         help=f"torch device: one of {', '.join(DEVICE_CHOICES)}, cuda:N")
+    parser.add_argument("--head", nargs="?", const="shipped", default=None, metavar="PATH",
+                        help="use the self-trained head (kestrel train discovery) instead of "
+                             "MaskCut; without PATH the shipped discovery_head_small")
     parser.add_argument("--overlay", type=Path, default=None, help="also write the masks over the image as .png")
     parser.set_defaults(run=run)
 
@@ -43,7 +47,15 @@ def run(args: argparse.Namespace) -> int:
     from kestrel_core.features.checkpoint import load_feature_model  # heavy: after the cheap checks
 
     model = load_feature_model(args.model, device)
-    found = discover_objects(image, model, config)
+    if args.head is None:
+        found = discover_objects(image, model, config)
+    else:
+        from kestrel_core.discovery.head import (DecodeConfig, HeadDiscoveryConfig, discover_with_head,
+                                                 load_discovery_head)
+
+        head = load_discovery_head(None if args.head == "shipped" else args.head, device)
+        found = discover_with_head(image, model, head, HeadDiscoveryConfig(
+            size=args.size, decode=DecodeConfig(max_objects=args.max_objects)))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(args.out, masks=found.instances.astype(np.int32), scores=found.scores.astype(np.float32))
     if args.overlay is not None:

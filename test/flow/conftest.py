@@ -15,6 +15,18 @@ DATA = Path(os.environ.get("KESTREL_DATA_DIR", REPO.parent / "shared" / "data"))
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Every flow test runs torch with one CPU thread (restored afterwards). The flows run
+    a few hundred small operations each; on a CPU shared with other busy processes, two
+    threads wait for each other at every one and the tests take up to ten times longer.
+    Results do not depend on the thread count beyond float rounding."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(params=DEVICES)
 def device(request) -> str:
     """Every test using it runs on the CPU and, where available, on CUDA."""
@@ -46,3 +58,19 @@ def real_crop() -> np.ndarray:
     assert crop.shape == (256, 256)
     return crop
 
+
+
+@pytest.fixture(scope="session")
+def vtest_frames() -> tuple[np.ndarray, np.ndarray]:
+    """Frames 100 and 101 of OpenCV's vtest.avi (a real walkway video), grey uint8,
+    halved to 384x288 to keep the tests fast."""
+    path = _require(DATA.parents[1] / "frames" / "vtest.avi")
+    capture = cv2.VideoCapture(str(path))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, 100)
+    frames = []
+    for _ in range(2):
+        ok, frame = capture.read()
+        assert ok, f"cannot read {path}"
+        frames.append(cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), (384, 288), interpolation=cv2.INTER_AREA))
+    capture.release()
+    return frames[0], frames[1]

@@ -108,6 +108,21 @@ def test_track_points_flags_untextured_points():
     assert empty.shape == (0, 2) and empty_status.shape == (0,)
 
 
+def test_default_pyramid_reaches_a_30_pixel_motion(real_crop, device):
+    # 6 levels: the 256-pixel crop is 8 pixels wide at the top, where 28 px is under 1 px
+    moved = shift_image(real_crop, 28.0, -9.0)
+    flow = dense_lucas_kanade(real_crop, moved, LKConfig(), device)[:, 20:-40, 40:-20].cpu().double()
+    error = torch.hypot(flow[0] - 28.0, flow[1] + 9.0)
+    assert float(error.median()) < 0.05
+    assert float((error < 0.5).double().mean()) > 0.9
+
+
+def test_finest_iterations_apply_to_the_full_resolution_level_only():
+    config = LKConfig(levels=3, iterations=5, finest_iterations=2)
+    assert [config.iterations_at(level) for level in (2, 1, 0)] == [5, 5, 2]
+    assert LKConfig(iterations=5, finest_iterations=None).iterations_at(0) == 5
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -120,6 +135,8 @@ def test_track_points_flags_untextured_points():
         {"min_eigenvalue": math.nan},
         {"gradient": "sobel"},
         {"interpolation": "nearest"},
+        {"finest_iterations": 0},
+        {"finest_iterations": 1.5},
     ],
 )
 def test_invalid_config_is_rejected(kwargs):

@@ -22,7 +22,7 @@ from kestrel_core.flow import (
 
 # Tuned on this pair: the full 6 levels the image allows (1/32 at the top) and more
 # iterations than the default, which lets the consistent linearisation settle.
-MOTORCYCLE_LK = LKConfig(levels=6, window=15, iterations=8)
+MOTORCYCLE_LK = LKConfig(levels=6, window=15, iterations=8, finest_iterations=8)
 # OpenCV's Farneback stops its pyramid at 32 px, i.e. at 1/8 here with the default 0.5 scale
 LARGE_MOTION_FARNEBACK = FarnebackConfig(pyramid_scale=0.8, levels=20)
 

@@ -1,4 +1,5 @@
-"""Optical flow: classical pyramidal Lucas-Kanade in torch (CPU or CUDA), a learned
+"""Optical flow: classical pyramidal Lucas-Kanade in torch (CPU or CUDA), a coarse-to-fine
+block-matching + smoothed Lucas-Kanade method with occlusion filling (the most accurate), a learned
 coarse-to-fine network trained without labels (:mod:`kestrel_core.flow.learned`), OpenCV
 baselines, metrics and the Middlebury colour coding. :class:`FlowEstimator` runs any method.
 
@@ -16,6 +17,7 @@ accept both.
 """
 
 from kestrel_core.flow.baselines import DIS_PRESETS, FarnebackConfig, opencv_dis_flow, opencv_farneback_flow
+from kestrel_core.flow.coarse_to_fine import CoarseToFineConfig, coarse_to_fine_flow
 from kestrel_core.flow.estimators import FLOW_METHODS, FlowEstimator
 from kestrel_core.flow.lucas_kanade import LKConfig, dense_lucas_kanade, track_points
 from kestrel_core.flow.metrics import endpoint_errors, flow_epe, flow_outlier_rate
@@ -27,6 +29,8 @@ __all__ = [
     "LKConfig",
     "dense_lucas_kanade",
     "track_points",
+    "CoarseToFineConfig",
+    "coarse_to_fine_flow",
     "DIS_PRESETS",
     "FarnebackConfig",
     "opencv_dis_flow",

@@ -40,20 +40,24 @@ FLOW_ENCODINGS = ("mono8", "mono16", "8UC1", "16UC1", "rgb8", "bgr8", "rgba8", "
 _LK = LKConfig()
 
 PARAMS = (
-    ParamSpec("method", "dis", "Flow method: Kestrel pyramidal Lucas-Kanade (lk), Kestrel's "
-              "learned network (learned; choose it at start-up, where its model is loaded) or "
-              "OpenCV DIS (dis).",
+    ParamSpec("method", "dis", "Flow method: Kestrel pyramidal Lucas-Kanade (lk, fast), Kestrel "
+              "coarse-to-fine block matching with smoothed Lucas-Kanade and occlusion filling "
+              "(coarse_to_fine, most accurate, tens of times slower than lk on the CPU), "
+              "Kestrel's learned network (learned; choose it at start-up, where its model is "
+              "loaded) or OpenCV DIS (dis).",
               choices=FLOW_METHODS),
     ParamSpec("model_path", "", "Flow checkpoint for learned (from `kestrel train flow`); empty "
               "loads the model shipped with Kestrel.", read_only=True),
-    ParamSpec("device", "auto", "Torch device for lk and learned: auto picks CUDA when available.",
+    ParamSpec("device", "auto", "Torch device for lk, coarse_to_fine and learned: auto picks CUDA "
+              "when available.",
               choices=("auto", "cpu", "cuda"), read_only=True),
     ParamSpec("pyramid_levels", _LK.levels, "lk pyramid levels including full resolution; the "
               "largest motion handled is about window / 2 * 2^(levels - 1) pixels.",
               minimum=1, maximum=10),
     ParamSpec("window", _LK.window, "lk integration window side in pixels (odd).",
               minimum=3, maximum=63),
-    ParamSpec("iterations", _LK.iterations, "lk warping iterations per pyramid level.",
+    ParamSpec("iterations", _LK.iterations, "lk warping iterations per coarse pyramid level "
+              "(the full-resolution level gets one).",
               minimum=1, maximum=20),
     ParamSpec("dis_preset", "medium", "OpenCV DIS preset for dis.",
               choices=tuple(DIS_PRESETS)),

@@ -20,12 +20,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("second", type=Path, help="second image, same size")
     parser.add_argument("--out", type=Path, required=True, help="output .npy path")
     parser.add_argument("--method", choices=FLOW_METHODS, default="lk",
-                        help="lk: Kestrel pyramidal Lucas-Kanade; learned: Kestrel's network "
-                             "(the shipped model unless --model); dis: OpenCV DIS (medium)")
+                        help="lk: Kestrel pyramidal Lucas-Kanade (fast); coarse_to_fine: Kestrel "
+                             "block matching + smoothed Lucas-Kanade with occlusion filling (most "
+                             "accurate, slow on the CPU); learned: Kestrel's network (the shipped "
+                             "model unless --model); dis: OpenCV DIS (medium)")
     parser.add_argument("--model", type=Path, default=None,
                         help="flow checkpoint for --method learned (from kestrel train flow)")
     parser.add_argument("--device", default="auto",
-                        help=f"torch device for lk and learned: one of {', '.join(DEVICE_CHOICES)}, cuda:N")
+                        help=f"torch device for the Kestrel methods: one of {', '.join(DEVICE_CHOICES)}, cuda:N")
     parser.add_argument("--color", type=Path, default=None,
                         help="also write the colour-wheel rendering as this .png")
     parser.set_defaults(run=run)

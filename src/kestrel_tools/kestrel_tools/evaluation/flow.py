@@ -10,12 +10,12 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 
-from kestrel_core.flow import (LKConfig, dense_lucas_kanade, flow_epe, flow_outlier_rate,
-                               opencv_dis_flow)
-from kestrel_core.flow.layout import as_hw2
+from kestrel_core.flow import FlowEstimator, flow_epe, flow_outlier_rate
 from kestrel_core.geometry.warp import backward_warp
 from kestrel_core.losses import photometric_error
 from kestrel_tools.bags import BagReader
@@ -31,13 +31,17 @@ VIDEO_REQUIRED = (topics.VIDEO_IMAGE,)
 FL_THRESHOLD_PX, FL_RELATIVE = 3.0, 0.05
 
 
+@lru_cache(maxsize=4)
+def flow_estimator(method: str) -> FlowEstimator:
+    """One estimator per method for the whole run (a learned model is loaded once, on the
+    CPU, and copied to another device on first use)."""
+    return FlowEstimator(method, "cpu")
+
+
 def estimate_flow(first: np.ndarray, second: np.ndarray, options: EvalOptions) -> np.ndarray:
     """``(H, W, 2)`` float32 flow first -> second with the chosen core method."""
-    if options.flow_method == "dis":
-        return opencv_dis_flow(first, second)
     with torch.inference_mode():
-        flow = dense_lucas_kanade(first, second, LKConfig(), options.device)
-    return np.ascontiguousarray(as_hw2(flow), dtype=np.float32)
+        return flow_estimator(options.flow_method)(first, second, options.device)
 
 
 def flow_from_disparity(disparity: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FLOW_METHODS = ("lk", "dis")
+from kestrel_core.flow import FLOW_METHODS
 
 
 @dataclass(frozen=True)
@@ -13,11 +13,13 @@ class EvalOptions:
 
     Attributes:
         max_disparity: disparities searched by SGM, pixels.
-        device: torch device of SGM and Lucas-Kanade (``cpu`` keeps runs bit-reproducible).
-        flow_method: ``lk`` (Kestrel's pyramidal Lucas-Kanade) or ``dis`` (OpenCV DIS).
+        device: torch device of SGM, Lucas-Kanade and the mapper (``cpu`` keeps runs
+            bit-reproducible).
+        flow_method: one of :data:`kestrel_core.flow.FLOW_METHODS` (see
+            :class:`~kestrel_core.flow.FlowEstimator`; ``learned`` uses the shipped model).
         trajectory_topic: estimate for the trajectory task: a tf2_msgs/TFMessage topic (the
-            ``odom_frame -> base_frame`` transforms are used), geometry_msgs/PoseStamped or
-            nav_msgs/Odometry.
+            ``odom_frame -> base_frame`` transforms are used), geometry_msgs/PoseStamped,
+            geometry_msgs/PoseWithCovarianceStamped or nav_msgs/Odometry.
         odom_frame, base_frame: parent and child frame picked from a TFMessage topic.
         max_time_diff_s: largest stamp difference of associated poses, seconds.
         rpe_delta_s: RPE separation, seconds.

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from kestrel_core.stereo import aggregate_costs
-from kestrel_core.stereo.aggregation import aggregate_hwd
+from kestrel_core.stereo.aggregation import aggregate_hwd, aggregation_dtypes, working_dtype
 
 STRAIGHT = {
     "left_to_right": (0, 1), "right_to_left": (0, -1), "top_to_bottom": (1, 0), "bottom_to_top": (-1, 0)
@@ -138,19 +138,61 @@ def test_large_integer_costs_use_int32():
     np.testing.assert_allclose(total.numpy(), reference(cost.double().numpy(), 100, 5000, 4))
 
 
-def test_finalize_sees_every_row_once_with_the_final_sum():
+@pytest.mark.parametrize("num_paths, workers", [(8, 1), (4, 1), (4, 3)])
+def test_finalize_sees_every_pixel_once_with_the_final_sum(num_paths, workers):
     cost = torch.randint(0, 30, (45, 23, 6), dtype=torch.int16)  # (H, W, D)
-    expected = aggregate_hwd(cost, 3, 20, 8)
-    seen = torch.zeros(45, dtype=torch.int64)
+    expected = aggregate_hwd(cost, 3, 20, num_paths, workers=1)
+    seen = torch.zeros(45, 23, dtype=torch.int64)
     got = torch.zeros_like(expected)
 
-    def finalize(row: int, block: torch.Tensor) -> None:
-        seen[row:row + block.shape[0]] += 1
-        got[row:row + block.shape[0]] = block
+    def finalize(row: int, column: int, block: torch.Tensor) -> None:
+        rows, columns = slice(row, row + block.shape[0]), slice(column, column + block.shape[1])
+        seen[rows, columns] += 1
+        got[rows, columns] = block
 
-    aggregate_hwd(cost, 3, 20, 8, finalize=finalize)
+    aggregate_hwd(cost, 3, 20, num_paths, finalize=finalize, workers=workers)
     assert torch.equal(seen, torch.ones_like(seen))
     assert torch.equal(got, expected)
+
+
+@pytest.mark.parametrize("num_paths", [4, 8])
+@pytest.mark.parametrize("p1, p2, high", [(3, 11, 24), (10, 110, 40), (7, 60, 188)])
+def test_uint8_paths_equal_the_reference(num_paths, p1, p2, high):
+    """Costs with ``max + p1 + p2 <= 255`` are aggregated with uint8 paths and an int16
+    sum; the last case sits exactly on that bound (every state and the padding
+    ``255 - p1`` then use the whole uint8 range)."""
+    rng = np.random.default_rng(high + num_paths)
+    cost = rng.integers(0, high + 1, size=(9, 14, 17))
+    cost[0, 0, 0], cost[1, 1, 1] = 0, high  # the range is attained
+    volume = torch.from_numpy(cost).to(torch.int16)
+    assert aggregation_dtypes(volume, p1, p2, num_paths) == (torch.uint8, torch.int16)
+    total = aggregate_costs(volume, p1, p2, num_paths)
+    assert total.dtype == torch.int16
+    np.testing.assert_array_equal(total.numpy(), reference(cost.astype(np.float64), p1, p2, num_paths))
+
+
+def test_uint8_hwd_kernel_equals_the_int16_kernel():
+    """The uint8 kernel against the int16 one (the previous implementation) on a volume
+    of Motorcycle-like size ratios, one and several workers, with and without diagonals."""
+    cost = torch.randint(0, 41, (37, 53, 24), dtype=torch.int16)
+    for num_paths in (4, 8):
+        wide = aggregate_hwd(cost, 10, 110, num_paths, workers=1)
+        for workers in (1, 2, 3):
+            narrow = aggregate_hwd(cost.to(torch.uint8), 10, 110, num_paths, workers=workers)
+            assert narrow.dtype == torch.int16
+            assert torch.equal(narrow, wide)
+
+
+def test_aggregation_dtypes():
+    int16 = torch.tensor([0, 40], dtype=torch.int16)
+    assert aggregation_dtypes(int16, 10, 110, 4) == (torch.uint8, torch.int16)
+    assert aggregation_dtypes(int16, 10, 205, 4) == (torch.uint8, torch.int16)  # 40 + 10 + 205 = 255
+    assert aggregation_dtypes(int16, 10, 206, 4) == (torch.int16, torch.int16)
+    assert aggregation_dtypes(int16, 10, 206, 4, cost_range=(0, 39)) == (torch.uint8, torch.int16)
+    assert aggregation_dtypes(int16, 10.5, 110, 4) == (torch.float32, torch.float32)
+    assert aggregation_dtypes(torch.tensor([-1, 40]), 10, 110, 4) == (torch.int32, torch.int32)
+    assert aggregation_dtypes(torch.zeros(2, dtype=torch.float16), 1, 2, 4) == (torch.float32, torch.float32)
+    assert working_dtype(int16, 10, 110, 4) == torch.int16
 
 
 @pytest.mark.parametrize(

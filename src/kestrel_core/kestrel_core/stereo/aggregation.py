@@ -6,8 +6,10 @@ Each path ``r`` runs the recurrence of Hirschmüller (2008)::
                               L_r(p-r, d-1) + P1, L_r(p-r, d+1) + P1,
                               min_k L_r(p-r, k) + P2) - min_k L_r(p-r, k)
 
-and the aggregated volume is ``S(p, d) = sum_r L_r(p, d)``. Each ``L_r`` is bounded by
-``max(C) + P2``, so integer volumes can be aggregated in int16.
+and the aggregated volume is ``S(p, d) = sum_r L_r(p, d)``. Each ``L_r`` lies in
+``[min(C), max(C) + P2]``, so small integer volumes are aggregated exactly in narrow
+integer types: the path costs in uint8 when ``max(C) + P1 + P2 <= 255`` (CPU vector
+units process twice as many uint8 lanes as int16 ones), their sum in int16.
 
 Implementation notes (why it looks the way it does):
 
@@ -26,6 +28,10 @@ Implementation notes (why it looks the way it does):
 * The horizontal scan runs first and only copies into the output; the row scan (vertical
   and diagonals) runs last, so finished rows can be handed to a ``finalize`` callback
   (the pipeline selects disparities there) while they are still in cache.
+* On a CPU, independent slices run on worker threads with one intra-op thread each
+  (rows of the horizontal scan; columns of the vertical one without diagonals), see
+  :mod:`kestrel_core.parallel`: one join per scan instead of a thread barrier
+  in every one of the thousands of small ops.
 
 On CUDA the same code runs, but each step is a handful of small kernel launches, so it
 is launch-bound (about ``8 * (H + W)`` launches per frame); a fused kernel would be the
@@ -35,16 +41,19 @@ next step there.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 
+from kestrel_core.parallel import run_parallel, split_range, worker_count
 from kestrel_core.stereo.workspace import Workspace
 
-__all__ = ["aggregate_costs", "aggregate_hwd", "working_dtype", "VALID_NUM_PATHS"]
+__all__ = ["aggregate_costs", "aggregate_hwd", "aggregation_dtypes", "working_dtype", "VALID_NUM_PATHS"]
 
 VALID_NUM_PATHS = (4, 8)
 _BLOCK = 8
 _INT16_BIG = 16384  # padding value for the d-neighbours of int16 states; BIG + P1 must fit
+_UINT8_MAX = 255
 
 
 def aggregate_costs(
@@ -63,11 +72,12 @@ def aggregate_costs(
 
     Returns:
         ``(D, H, W)`` aggregated cost on the same device, a permuted view of an
-        ``(H, W, D)``-contiguous tensor (see :func:`working_dtype` for its dtype):
+        ``(H, W, D)``-contiguous tensor (see :func:`aggregation_dtypes` for its dtype):
         floating volumes keep their dtype (float16/bfloat16 become float32); integer
         volumes with integer penalties are aggregated exactly, in int16 when the sums
-        fit, else in int32 (float64 beyond 2**20); integer volumes with fractional
-        penalties are aggregated in float32. Runs under ``torch.inference_mode()``.
+        fit (uint8 paths when they fit too), else in int32 (float64 beyond 2**20);
+        integer volumes with fractional penalties are aggregated in float32. Runs under
+        ``torch.inference_mode()``.
 
     Raises:
         ValueError: on a bad shape, dtype, penalty or path count, or non-finite costs.
@@ -84,29 +94,52 @@ def aggregate_costs(
         hwd = cost.permute(1, 2, 0)
         if cost.dtype.is_floating_point and not bool(torch.isfinite(hwd).all()):
             raise ValueError("cost contains NaN or inf; mark invalid matches with a large finite cost")
-        work_dtype = working_dtype(hwd, p1, p2, num_paths)
-        hwd = hwd.to(work_dtype).contiguous()
+        path_dtype, _ = aggregation_dtypes(hwd, p1, p2, num_paths)
+        hwd = hwd.to(path_dtype).contiguous()
         return aggregate_hwd(hwd, p1, p2, num_paths).permute(2, 0, 1)
 
 
 def working_dtype(cost: torch.Tensor, p1: float, p2: float, num_paths: int) -> torch.dtype:
-    """The dtype :func:`aggregate_costs` aggregates ``cost`` in.
+    """The dtype of the aggregated volume :func:`aggregate_costs` returns for ``cost``
+    (the second item of :func:`aggregation_dtypes`)."""
+    return aggregation_dtypes(cost, p1, p2, num_paths)[1]
 
-    int16 needs non-negative integer costs below 4096 and ``num_paths * (max + p2)``
-    below 16320 (the sum of all paths, each bounded by ``max + p2``); the d-neighbour
-    padding of the states (16384) then stays above every state, and ``16384 + p1`` fits.
-    Integer costs are scanned for their range (one pass over the volume).
+
+def aggregation_dtypes(
+    cost: torch.Tensor,
+    p1: float,
+    p2: float,
+    num_paths: int,
+    cost_range: tuple[int, int] | None = None,
+) -> tuple[torch.dtype, torch.dtype]:
+    """``(path_dtype, sum_dtype)``: the dtypes of the path costs ``L_r`` and of their
+    sum for a volume like ``cost``.
+
+    Integer costs with integer penalties are aggregated exactly:
+
+    * the sum in int16 when the costs are non-negative, below 4096 and
+      ``num_paths * (max + p2) < 16320`` (each path is bounded by ``max + p2``; the
+      d-neighbour padding of int16 states, 16384, stays above every state and
+      ``16384 + p1`` fits), else in int32 (float64 beyond ``2**20``);
+    * the paths in uint8 when the sum is int16 and ``max + p1 + p2 <= 255`` (the
+      padding ``255 - p1`` is then above every state), else in the sum's dtype.
+
+    Fractional penalties give float32; floating volumes keep their dtype (float16 and
+    bfloat16 become float32). Integer costs are scanned for their range (one pass over
+    the volume) unless ``cost_range = (min, max)`` is given.
     """
     if cost.dtype.is_floating_point:
-        return torch.float32 if cost.dtype in (torch.float16, torch.bfloat16) else cost.dtype
+        dtype = torch.float32 if cost.dtype in (torch.float16, torch.bfloat16) else cost.dtype
+        return dtype, dtype
     if not (float(p1).is_integer() and float(p2).is_integer()):
-        return torch.float32
-    lo, hi = int(cost.min()), int(cost.max())
+        return torch.float32, torch.float32
+    lo, hi = cost_range if cost_range is not None else (int(cost.min()), int(cost.max()))
     if lo >= 0 and hi < 4096 and num_paths * (hi + int(p2)) < _INT16_BIG - 64:
-        return torch.int16
+        narrow = hi + int(p1) + int(p2) <= _UINT8_MAX
+        return (torch.uint8 if narrow else torch.int16), torch.int16
     if lo >= -(2**20) and hi < 2**20 and p2 < 2**20:
-        return torch.int32
-    return torch.float64
+        return torch.int32, torch.int32
+    return torch.float64, torch.float64
 
 
 def _check_penalties(p1: float, p2: float, num_paths: int) -> None:
@@ -126,47 +159,78 @@ def aggregate_hwd(
     *,
     out: torch.Tensor | None = None,
     workspace: Workspace | None = None,
-    finalize: Callable[[int, torch.Tensor], None] | None = None,
+    finalize: Callable[[int, int, torch.Tensor], None] | None = None,
+    workers: int | None = None,
 ) -> torch.Tensor:
     """Aggregate a contiguous ``(H, W, D)`` volume into an ``(H, W, D)`` tensor.
 
     The fast path behind :func:`aggregate_costs`, without validation or conversion. The
-    result has the dtype of ``cost``; for int16 the caller guarantees
-    ``num_paths * (max(cost) + p2) < 16384``. ``out`` (contiguous, same shape and dtype)
-    receives the result if given; ``workspace`` supplies the scratch buffers.
+    path costs are computed in the dtype of ``cost``; the result has that dtype too,
+    except for uint8 costs, whose paths are summed in int16. The caller guarantees the
+    bounds of :func:`aggregation_dtypes`: ``num_paths * (max(cost) + p2) < 16320`` for
+    int16 and uint8, and also ``max(cost) + p1 + p2 <= 255`` for uint8. ``out``
+    (contiguous, same shape, result dtype) receives the result if given; ``workspace``
+    supplies the scratch buffers.
 
-    ``finalize(row, block)``, if given, is called once for every run of rows whose
-    aggregated cost is complete, with ``block`` an ``(n, W, D)`` scratch tensor holding
-    the result for the rows starting at ``row``, while it is still in cache. Every row
-    is passed exactly once; those rows are then *not* stored in ``out`` (which saves
-    writing the volume back to memory). ``finalize`` may modify ``block``.
+    ``finalize(row, column, block)``, if given, is called once for every block of
+    pixels whose aggregated cost is complete, with ``block`` an ``(n, w, D)`` scratch
+    tensor holding the result for rows ``row .. row + n - 1`` and columns ``column ..
+    column + w - 1``, while it is still in cache. Every pixel is passed exactly once;
+    those pixels are then *not* stored in ``out`` (which saves writing the volume back
+    to memory). ``finalize`` may modify ``block``. With several workers it is called
+    from several threads at once (on disjoint blocks).
+
+    ``workers`` independent slices are aggregated concurrently (see
+    :mod:`kestrel_core.parallel`): rows for the horizontal paths, and columns
+    for the vertical ones when there are no diagonal paths. None picks
+    :func:`~kestrel_core.parallel.worker_count`. Results do not depend on it.
     """
     _check_penalties(p1, p2, num_paths)
     if not cost.is_contiguous() or cost.ndim != 3:
         raise ValueError("aggregate_hwd needs a contiguous (H, W, D) tensor")
     height, width, ndisp = cost.shape
+    sum_dtype = torch.int16 if cost.dtype == torch.uint8 else cost.dtype
     if cost.dtype.is_floating_point:
         big: float | int = float("inf")
         pen1: float | int = float(p1)
         pen2: float | int = float(p2)
     else:
-        big = _INT16_BIG if cost.dtype == torch.int16 else 2**30
         pen1, pen2 = int(p1), int(p2)
+        big = {torch.uint8: _UINT8_MAX - pen1, torch.int16: _INT16_BIG}.get(cost.dtype, 2**30)
     if out is None:
-        total = torch.empty_like(cost)
+        total = torch.empty(cost.shape, dtype=sum_dtype, device=cost.device)
     else:
-        if out.shape != cost.shape or out.dtype != cost.dtype or not out.is_contiguous():
-            raise ValueError("out must be a contiguous tensor of the shape and dtype of cost")
+        if out.shape != cost.shape or out.dtype != sum_dtype or not out.is_contiguous():
+            raise ValueError(f"out must be a contiguous {sum_dtype} tensor of the shape of cost")
         total = out
-    # Horizontal first: it only copies into ``total``. The row scan (vertical and, for 8
-    # paths, diagonal) comes last: it adds whole contiguous rows and hands the finished
-    # rows to ``finalize``.
-    _scan(cost, total, width, ndisp, height, width * ndisp, (0,), pen1, pen2, big,
-          stage_cost=True, initialise=True, workspace=workspace)
+    ws = workspace if workspace is not None else Workspace()
+    # Horizontal first: it only copies into ``total``; its rows are independent. The
+    # row scan (vertical and, for 8 paths, diagonal) comes last: it adds whole rows and
+    # hands the finished blocks to ``finalize``; its columns are independent unless
+    # diagonal paths link them.
+    parts = workers if workers is not None else worker_count(cost.device, min(height, width))
+    tasks = [
+        partial(_scan, cost[r0:r1], total[r0:r1], width, ndisp, r1 - r0, width * ndisp, (0,),
+                pen1, pen2, big, stage_cost=True, initialise=True, workspace=ws, name=f"sgm_h{i}_")
+        for i, (r0, r1) in enumerate(split_range(height, parts))
+    ]
+    run_parallel(tasks)
     shifts = (0,) if num_paths == 4 else (-1, 0, 1)
-    _scan(cost, total, height, width * ndisp, width, ndisp, shifts, pen1, pen2, big,
-          stage_cost=False, initialise=False, workspace=workspace, finalize=finalize)
+    column_parts = split_range(width, parts if num_paths == 4 else 1)
+    tasks = [
+        partial(_scan, cost[:, c0:c1], total[:, c0:c1], height, width * ndisp, c1 - c0, ndisp, shifts,
+                pen1, pen2, big, stage_cost=False, initialise=False, workspace=ws, name=f"sgm_v{i}_",
+                finalize=None if finalize is None else partial(_at_column, finalize, c0))
+        for i, (c0, c1) in enumerate(column_parts)
+    ]
+    run_parallel(tasks)
     return total
+
+
+def _at_column(
+    finalize: Callable[[int, int, torch.Tensor], None], column: int, row: int, block: torch.Tensor
+) -> None:
+    finalize(row, column, block)
 
 
 def _scan(
@@ -184,11 +248,13 @@ def _scan(
     stage_cost: bool,
     initialise: bool,
     workspace: Workspace | None = None,
+    name: str = "sgm_",
     finalize: Callable[[int, torch.Tensor], None] | None = None,
 ) -> None:
     """Run the forward and the backward scan along one image axis, batched.
 
-    ``cost`` and ``total`` are ``(H, W, D)`` contiguous. The scan axis has ``length``
+    ``cost`` and ``total`` are ``(H, W, D)`` views of contiguous volumes (the strides
+    below are used, not theirs); ``name`` prefixes the workspace buffers. The scan axis has ``length``
     positions ``scan_stride`` elements apart; each position is a slab of ``cross``
     lines ``cross_stride`` apart, each line ``D`` contiguous disparities. ``shifts``
     lists, per batched direction, the cross offset of the predecessor as consecutive
@@ -212,7 +278,7 @@ def _scan(
     # scan), consecutive slots of a line are adjacent, so that writing a block back, and
     # staging its costs, stream whole runs of ``block * D`` elements.
     slot_inner = scan_stride < cross_stride
-    tag = "sgm_h_" if slot_inner else "sgm_v_"  # separate buffers per scan: shapes differ
+    tag = name  # separate buffers per scan and worker: shapes differ
     if slot_inner:
         shape = (2, nk, line, block + 1, ndisp + 2)
         states = ws.get(tag + "states", shape, dtype, device).permute(0, 3, 1, 2, 4)
@@ -231,10 +297,13 @@ def _scan(
             staged = ws.get(tag + "staged", (2, cross, block, ndisp), dtype, device).permute(0, 2, 1, 3)
         else:
             staged = ws.get(tag + "staged", (2, block, cross, ndisp), dtype, device)
-    summed = ws.get(tag + "summed", (block, cross, ndisp), dtype, device) if nk > 1 else None
+    widen = dtype != total.dtype  # uint8 paths, int16 sum
+    summed = None
+    if nk > 1 or widen:
+        summed = ws.get(tag + "summed", (block, cross, ndisp), total.dtype, device)
     finished = None
     if finalize is not None:
-        finished = ws.get(tag + "finished", (block, cross, ndisp), dtype, device)
+        finished = ws.get(tag + "finished", (block, cross, ndisp), total.dtype, device)
     pen1 = torch.tensor(p1, dtype=dtype, device=device)
     pen2 = torch.tensor(p2, dtype=dtype, device=device)
 
@@ -290,10 +359,16 @@ def _scan(
         # write the block's states into ``total``
         for g, first_pos, first_slot in ((0, a0, 1), (1, b0 - bs + 1, 0)):
             block_states = states[g, first_slot:first_slot + bs, :, pad:pad + cross, 1:-1]
-            if nk == 1:
+            if nk == 1 and not widen:
                 value = block_states[:, 0]
-            else:
+            elif not widen:
                 value = torch.sum(block_states, dim=1, out=summed[:bs])
+            else:
+                # widen once, in cache: mixed-dtype ops (and sums with dtype=) are slow
+                value = summed[:bs]
+                value.copy_(block_states[:, 0])
+                for k in range(1, nk):
+                    value.add_(block_states[:, k])
             lo_done, hi_done = _write_back(
                 total, value, first_pos, scan_stride, cross_stride, t_off, lo_done, hi_done, g,
                 initialise, finalize, finished,

@@ -10,12 +10,16 @@ the public ``(D, H, W)`` float32 volume in ascending disparity order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 
 from kestrel_core.device import resolve_device
 from kestrel_core.stereo.config import SGMConfig
 from kestrel_core.stereo.images import prepare_pair
+from kestrel_core.parallel import run_parallel, split_range, worker_count
 
 __all__ = ["compute_matching_cost", "cost_volume_hwd", "census_transform", "gradient_x"]
 
@@ -60,28 +64,36 @@ def cost_volume_hwd(
     gray_right: torch.Tensor,
     config: SGMConfig,
     out: torch.Tensor | None = None,
+    workers: int | None = None,
 ) -> torch.Tensor:
-    """The internal cost volume: ``(H, W, D)`` int16, disparity descending.
+    """The internal cost volume: ``(H, W, D)`` int16 (or uint8), disparity descending.
 
     Args:
         gray_left, gray_right: ``(H, W)`` float32 grey images on a 0-255 scale.
         config: cost type, its parameters and the disparity range.
-        out: optional contiguous ``(H, W, D)`` int16 tensor to fill.
+        out: optional contiguous ``(H, W, D)`` tensor to fill: int16, or uint8 when
+            ``config.max_cost <= 255``.
+        workers: row ranges filled concurrently (see
+            :mod:`kestrel_core.parallel`); None picks ``worker_count``.
 
     Returns:
-        ``out`` (or a new tensor), ``[y, x, k]`` = cost of disparity
+        ``out`` (or a new int16 tensor), ``[y, x, k]`` = cost of disparity
         ``config.min_disparity + D - 1 - k``.
     """
     height, width = gray_left.shape
     ndisp = config.max_disparity
     if out is None:
         out = torch.empty((height, width, ndisp), dtype=torch.int16, device=gray_left.device)
-    elif out.shape != (height, width, ndisp) or out.dtype != torch.int16 or not out.is_contiguous():
-        raise ValueError(f"out must be a contiguous int16 tensor of shape {(height, width, ndisp)}")
-    if config.cost == "census":
-        _census_volume(gray_left, gray_right, config, out)
     else:
-        _ad_gradient_volume(gray_left, gray_right, config, out)
+        dtypes = (torch.int16, torch.uint8) if config.max_cost <= 255 else (torch.int16,)
+        if out.shape != (height, width, ndisp) or out.dtype not in dtypes or not out.is_contiguous():
+            names = " or ".join(str(d).removeprefix("torch.") for d in dtypes)
+            raise ValueError(f"out must be a contiguous {names} tensor of shape {(height, width, ndisp)}")
+    parts = workers if workers is not None else worker_count(out.device, height)
+    if config.cost == "census":
+        _census_volume(gray_left, gray_right, config, out, parts)
+    else:
+        _ad_gradient_volume(gray_left, gray_right, config, out, parts)
     return out
 
 
@@ -153,7 +165,7 @@ def _tile_rows(width: int, ndisp: int) -> int:
 
 
 def _ad_gradient_volume(
-    gray_left: torch.Tensor, gray_right: torch.Tensor, config: SGMConfig, out: torch.Tensor
+    gray_left: torch.Tensor, gray_right: torch.Tensor, config: SGMConfig, out: torch.Tensor, workers: int
 ) -> None:
     height, width, ndisp = out.shape
     # Quantise the grey levels first: the gradient of the quantised image does not
@@ -169,37 +181,70 @@ def _ad_gradient_volume(
             )
         )
     views = [(fl[:, :, None], _right_view(fr, config, _SENTINEL), trunc) for fl, fr, trunc in features]
-    rows = _tile_rows(width, ndisp)
-    scratch = None
-    if len(views) > 1:
-        scratch = torch.empty((rows, width, ndisp), dtype=torch.int16, device=out.device)
-    for y0 in range(0, height, rows):
-        y1 = min(height, y0 + rows)
-        dst = out[y0:y1]
+    _in_row_ranges(partial(_ad_gradient_rows, views, out), height, workers)
+
+
+def _ad_gradient_rows(
+    views: list[tuple[torch.Tensor, torch.Tensor, int]], out: torch.Tensor, start: int, stop: int
+) -> None:
+    """Rows ``[start, stop)`` of the AD + gradient volume, tile by tile; ``views`` holds
+    per feature the ``(H, W, 1)`` left view, the ``(H, W, D)`` right view and the
+    truncation."""
+    _, width, ndisp = out.shape
+    rows = min(_tile_rows(width, ndisp), stop - start)
+    # the differences need int16; a uint8 ``out`` receives each finished tile
+    narrow = out.dtype != torch.int16
+
+    def tile() -> torch.Tensor:
+        return torch.empty((rows, width, ndisp), dtype=torch.int16, device=out.device)
+
+    term = tile() if len(views) > 1 else None
+    wide = tile() if narrow else None
+    for y0 in range(start, stop, rows):
+        y1 = min(stop, y0 + rows)
+        dst = wide[: y1 - y0] if narrow else out[y0:y1]
         for i, (fl, fr, trunc) in enumerate(views):
-            target = dst if i == 0 else scratch[: y1 - y0]
+            target = dst if i == 0 else term[: y1 - y0]
             torch.sub(fl[y0:y1], fr[y0:y1], out=target)
             target.abs_()
             target.clamp_(max=trunc)
             if i > 0:
                 dst.add_(target)
+        if narrow:
+            out[y0:y1].copy_(dst)
+
+
+def _in_row_ranges(fill_rows: Callable[[int, int], None], height: int, workers: int) -> None:
+    """``fill_rows(start, stop)`` over ``[0, height)`` in ``workers`` concurrent row ranges."""
+    parts = split_range(height, workers)
+    run_parallel([partial(fill_rows, start, stop) for start, stop in parts])
 
 
 def _census_volume(
-    gray_left: torch.Tensor, gray_right: torch.Tensor, config: SGMConfig, out: torch.Tensor
+    gray_left: torch.Tensor, gray_right: torch.Tensor, config: SGMConfig, out: torch.Tensor, workers: int
 ) -> None:
     height, width, ndisp = out.shape
     words_left = census_transform(gray_left, config.census_width, config.census_height)
     words_right = census_transform(gray_right, config.census_width, config.census_height)
     right = _right_view(words_right, config, 0)  # (H, W, D, nwords)
+    _in_row_ranges(partial(_census_rows, words_left, right, out), height, workers)
+    _fill_out_of_range(out, config, config.max_cost)
+
+
+def _census_rows(
+    words_left: torch.Tensor, right: torch.Tensor, out: torch.Tensor, start: int, stop: int
+) -> None:
+    """Rows ``[start, stop)`` of the census volume: Hamming distances of the
+    ``(H, W, nwords)`` left words to the ``(H, W, D, nwords)`` right view, tile by tile."""
+    _, width, ndisp = out.shape
     nwords = words_left.shape[-1]
-    rows = _tile_rows(width, ndisp)
+    rows = min(_tile_rows(width, ndisp), stop - start)
     shape = (rows, width, ndisp)
     acc = torch.empty(shape, dtype=torch.int32, device=out.device)
     x = torch.empty(shape, dtype=torch.int32, device=out.device)
     t = torch.empty(shape, dtype=torch.int32, device=out.device)
-    for y0 in range(0, height, rows):
-        y1 = min(height, y0 + rows)
+    for y0 in range(start, stop, rows):
+        y1 = min(stop, y0 + rows)
         n = y1 - y0
         a, xx, tt = acc[:n], x[:n], t[:n]
         for w in range(nwords):
@@ -226,7 +271,6 @@ def _census_volume(
         a.add_(tt)
         a.bitwise_and_(0xFF)
         out[y0:y1].copy_(a)
-    _fill_out_of_range(out, config, config.max_cost)
 
 
 def _fill_out_of_range(out: torch.Tensor, config: SGMConfig, value: int) -> None:

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 import torch
 
 from kestrel_core.device import resolve_device
-from kestrel_core.stereo.aggregation import aggregate_hwd, working_dtype
+from kestrel_core.stereo.aggregation import aggregate_hwd, aggregation_dtypes
 from kestrel_core.stereo.config import SGMConfig
 from kestrel_core.stereo.cost import cost_volume_hwd
 from kestrel_core.stereo.images import prepare_pair
+from kestrel_core.parallel import serial_ops, worker_count
 from kestrel_core.stereo.refinement import (
     SelectionCollector,
     left_right_invalid,
@@ -74,12 +75,18 @@ def compute_disparity(
     config = _check_config(config)
     dev = resolve_device(device)
     ws = workspace if workspace is not None else Workspace()
-    with torch.inference_mode():
+    with torch.inference_mode(), serial_ops(dev) as threads:
         gray_left, gray_right = prepare_pair(left, right, dev)
         height, width = gray_left.shape
-        cost = ws.get("sgm_cost", (height, width, config.max_disparity), torch.int16, dev)
-        cost_volume_hwd(gray_left, gray_right, config, out=cost)
-        return _from_descending(cost, config, ws, cost_range=(0, config.max_cost))
+        workers = worker_count(dev, min(height, width), threads)
+        cost_range = (0, config.max_cost)
+        # the cost is written straight in the dtype the paths are aggregated in
+        like = torch.empty(0, dtype=torch.int16)
+        path_dtype, _ = aggregation_dtypes(like, config.p1, config.p2, config.num_paths, cost_range)
+        cost_dtype = torch.uint8 if path_dtype == torch.uint8 else torch.int16
+        cost = ws.get("sgm_cost", (height, width, config.max_disparity), cost_dtype, dev)
+        cost_volume_hwd(gray_left, gray_right, config, out=cost, workers=workers)
+        return _from_descending(cost, config, ws, cost_range, workers)
 
 
 def disparity_from_cost_volume(
@@ -120,9 +127,10 @@ def disparity_from_cost_volume(
     if cost.dtype.is_floating_point and not bool(torch.isfinite(cost).all()):
         raise ValueError("cost contains NaN or inf; mark invalid matches with a large finite cost")
     ws = workspace if workspace is not None else Workspace()
-    with torch.inference_mode():
+    with torch.inference_mode(), serial_ops(cost.device) as threads:
         descending = cost.flip(0).permute(1, 2, 0).contiguous()
-        return _from_descending(descending, config, ws, cost_range=None)
+        workers = worker_count(cost.device, min(cost.shape[1:]), threads)
+        return _from_descending(descending, config, ws, None, workers)
 
 
 def _check_config(config: SGMConfig | None) -> SGMConfig:
@@ -134,23 +142,20 @@ def _check_config(config: SGMConfig | None) -> SGMConfig:
 
 
 def _from_descending(
-    cost: torch.Tensor, config: SGMConfig, ws: Workspace, cost_range: tuple[int, int] | None
+    cost: torch.Tensor, config: SGMConfig, ws: Workspace, cost_range: tuple[int, int] | None, workers: int
 ) -> StereoResult:
     """Aggregate and select on an ``(H, W, D)`` volume whose index ``k`` holds disparity
     ``min_disparity + D - 1 - k``. ``cost_range`` bounds an integer volume (skips a
-    min/max pass)."""
+    min/max pass); ``workers`` aggregate concurrently."""
     p1, p2, paths = config.p1, config.p2, config.num_paths
-    if cost_range is not None and cost.dtype == torch.int16:
-        probe = torch.tensor(list(cost_range), dtype=torch.int16)
-        dtype = working_dtype(probe, p1, p2, paths)
-    else:
-        dtype = working_dtype(cost, p1, p2, paths)
-    if dtype != cost.dtype:
-        cost = cost.to(dtype)
+    known = cost_range if cost_range is not None and not cost.dtype.is_floating_point else None
+    path_dtype, dtype = aggregation_dtypes(cost, p1, p2, paths, known)
+    if path_dtype != cost.dtype:
+        cost = cost.to(path_dtype)
     total = ws.get("sgm_total", tuple(cost.shape), dtype, cost.device)
     largest = config.min_disparity + config.max_disparity - 1  # the disparity of index 0
     collector = SelectionCollector(tuple(cost.shape), largest, cost.device)
-    aggregate_hwd(cost, p1, p2, paths, out=total, workspace=ws, finalize=collector)
+    aggregate_hwd(cost, p1, p2, paths, out=total, workspace=ws, finalize=collector, workers=workers)
     selection = collector.result()
 
     disparity = selection.disparity.to(torch.float32)

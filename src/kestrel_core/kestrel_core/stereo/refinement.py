@@ -3,6 +3,7 @@ parabola, uniqueness and left-right checks, speckle removal."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -94,8 +95,9 @@ def select_block(
         index = torch.amin(keys, dim=-1).to(torch.int64).bitwise_and_((1 << bits) - 1)
         minimum = lowest[..., 0].to(torch.float32)
 
-    # k - 1, k + 1 and k, clamped to the range
-    near_index = torch.stack(((index - 1).clamp_(min=0), (index + 1).clamp_(max=ndisp - 1), index), dim=-1)
+    # k - 1, k + 1 and k, clamped to the range, stacked as planes ``(3, n, W)``: int64
+    # index arithmetic along a short last axis is several times slower
+    near_index = torch.stack(((index - 1).clamp_(min=0), (index + 1).clamp_(max=ndisp - 1), index))
     # the second best is searched in the (narrower) costs rather than in the keys
     fill = torch.finfo(block.dtype).max if block.dtype.is_floating_point else torch.iinfo(block.dtype).max
     if block.is_contiguous():
@@ -103,19 +105,20 @@ def select_block(
         base = _cached(
             cache,
             ("base", n, width, ndisp, block.device),
-            lambda: torch.arange(0, n * width * ndisp, ndisp, device=block.device).view(n, width, 1),
+            lambda: torch.arange(0, n * width * ndisp, ndisp, device=block.device).view(n, width),
         )
         flat = near_index.add_(base)
-        near = block.view(-1).index_select(0, flat[..., :2].reshape(-1)).view(n, width, 2)
+        near = block.view(-1).index_select(0, flat[:2].view(-1)).view(2, n, width)
         fills = _cached(cache, ("fill", flat.numel(), block.dtype, block.device),
                         lambda: torch.full((flat.numel(),), fill, dtype=block.dtype, device=block.device))
         block.view(-1).put_(flat.view(-1), fills)
     else:
-        near = block.gather(-1, near_index[..., :2])
-        block.scatter_(-1, near_index, fill)
+        per_pixel = near_index.permute(1, 2, 0)
+        near = block.gather(-1, per_pixel[..., :2]).permute(2, 0, 1)
+        block.scatter_(-1, per_pixel, fill)
     near = near.to(torch.float32)
-    below = near[..., 0].masked_fill_(index == 0, float("inf"))
-    above = near[..., 1].masked_fill_(index == ndisp - 1, float("inf"))
+    below = near[0].masked_fill_(index == 0, float("inf"))
+    above = near[1].masked_fill_(index == ndisp - 1, float("inf"))
     second = torch.amin(block, dim=-1).to(torch.float32)
     second.masked_fill_(second == float(fill), float("inf"))
     return minimum, index, below, above, second
@@ -143,7 +146,9 @@ def key_dtype_for(cost_dtype: torch.dtype, ndisp: int) -> torch.dtype:
 
 class SelectionCollector:
     """``finalize`` callback for :func:`kestrel_core.stereo.aggregation.aggregate_hwd`
-    that runs :func:`select_block` on each finished block of rows while it is in cache.
+    that runs :func:`select_block` on each finished block of pixels while it is in
+    cache. Blocks may arrive from several threads at once: each thread gets its own
+    scratch, and the blocks write disjoint parts of the result.
 
     Args:
         shape: ``(H, W, D)`` of the volume.
@@ -157,30 +162,33 @@ class SelectionCollector:
         self._ndisp = ndisp
         self._index = torch.zeros((height, width), dtype=torch.int32, device=device)
         self._planes = torch.full((4, height, width), float("nan"), dtype=torch.float32, device=device)
-        self._keys: torch.Tensor | None = None
-        self._constants: dict = {}
-        self._rows = torch.zeros(height, dtype=torch.bool, device="cpu")
+        self._scratch: dict[int, tuple[torch.Tensor | None, dict]] = {}  # per thread
+        self._done = torch.zeros((height, width), dtype=torch.bool, device="cpu")
 
-    def __call__(self, row: int, block: torch.Tensor) -> None:
+    def __call__(self, row: int, column: int, block: torch.Tensor) -> None:
         n, width, ndisp = block.shape
+        thread = threading.get_ident()
+        keys, constants = self._scratch.get(thread, (None, {}))
         # very large blocks are split so that the int32 keys (2x the block) stay cached
         step = max(1, _CHUNK_ELEMENTS // (width * ndisp))
+        columns = slice(column, column + width)
         for start in range(0, n, step):
             part = block[start:start + step]
             key_dtype = key_dtype_for(part.dtype, ndisp)
-            if self._keys is None or self._keys.numel() < part.numel() or self._keys.dtype != key_dtype:
-                self._keys = torch.empty(part.numel(), dtype=key_dtype, device=part.device)
-            cost, index, below, above, second = select_block(part, self._keys, self._constants)
+            if keys is None or keys.numel() < part.numel() or keys.dtype != key_dtype:
+                keys = torch.empty(part.numel(), dtype=key_dtype, device=part.device)
+            cost, index, below, above, second = select_block(part, keys, constants)
             rows = slice(row + start, row + start + part.shape[0])
-            self._index[rows] = index
+            self._index[rows, columns] = index
             for plane, values in zip(self._planes, (cost, below, above, second)):
-                plane[rows] = values
-            self._rows[rows] = True
+                plane[rows, columns] = values
+            self._done[rows, columns] = True
+        self._scratch[thread] = (keys, constants)
 
     def result(self) -> Selection:
-        """The selection; raises RuntimeError if some rows were never collected."""
-        if not bool(self._rows.all()):
-            raise RuntimeError("SelectionCollector: some rows were never finalized")
+        """The selection; raises RuntimeError if some pixels were never collected."""
+        if not bool(self._done.all()):
+            raise RuntimeError("SelectionCollector: some pixels were never finalized")
         cost, below, above, second = self._planes
         return Selection(
             index=self._index, disparity=self._d_max - self._index, cost=cost, below=below, above=above,
@@ -191,7 +199,7 @@ class SelectionCollector:
 def select(total: torch.Tensor, max_disparity_value: int) -> Selection:
     """:func:`select_block` on a whole ``(H, W, D)`` volume (modified in place)."""
     collector = SelectionCollector(tuple(total.shape), max_disparity_value, total.device)
-    collector(0, total)
+    collector(0, 0, total)
     return collector.result()
 
 

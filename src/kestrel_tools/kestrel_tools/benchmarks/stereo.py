@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import statistics
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -38,15 +41,29 @@ def resized(sample: StereoSample, width: int, height: int) -> tuple[np.ndarray, 
     return left, right, truth * np.float32(scale_x)
 
 
+def interleaved_median_ms(runs: list[Callable[[], np.ndarray]], repeats: int) -> list[tuple[float, np.ndarray]]:
+    """:func:`median_ms` for several runs at once: one warm-up of each, then every repeat
+    times each run in turn, so that a change of machine load during the benchmark hits
+    all of them alike. Returns ``(median ms, last output)`` per run."""
+    outputs = [run() for run in runs]
+    samples: list[list[float]] = [[] for _ in runs]
+    for _ in range(repeats):
+        for i, run in enumerate(runs):
+            start = time.perf_counter()
+            outputs[i] = run()
+            samples[i].append((time.perf_counter() - start) * 1000.0)
+    return [(statistics.median(times), output) for times, output in zip(samples, outputs)]
+
+
 def bench_case(case: str, left: np.ndarray, right: np.ndarray, truth: np.ndarray,
                max_disparity: int, repeats: int) -> list[Row]:
     sgm_config = SGMConfig(max_disparity=max_disparity)
     cv_config = OpenCVSGBMConfig(max_disparity=max_disparity)
-    cv_ms, cv_out = median_ms(lambda: opencv_sgbm_disparity(left, right, cv_config), repeats)
     workspace = Workspace()  # as a node streaming frames holds one
-    sgm_ms, sgm_out = median_ms(
-        lambda: compute_disparity(left, right, sgm_config, "cpu", workspace=workspace)
-        .disparity.numpy(), repeats)
+    (cv_ms, cv_out), (sgm_ms, sgm_out) = interleaved_median_ms(
+        [lambda: opencv_sgbm_disparity(left, right, cv_config),
+         lambda: compute_disparity(left, right, sgm_config, "cpu", workspace=workspace).disparity.numpy()],
+        repeats)
     rows = [Row(case, "OpenCV SGBM_3WAY (CPU, baseline)", cv_ms, 1.0, stereo_metrics(cv_out, truth)),
             Row(case, "Kestrel SGM (CPU)", sgm_ms, sgm_ms / cv_ms, stereo_metrics(sgm_out, truth))]
     if torch.cuda.is_available():
@@ -102,7 +119,8 @@ def stereo_section(max_disparity: int, repeats: int) -> list[str]:
         "## Stereo matching",
         "",
         f"Max disparity {max_disparity}; median of {repeats} runs after one warm-up; ratio = time / "
-        "OpenCV SGBM_3WAY time in the same case (the baseline, measured in the same run). Scores "
+        "OpenCV SGBM_3WAY time in the same case (the baseline, measured in the same run, its CPU "
+        "runs alternating with Kestrel's so that both see the same machine load). Scores "
         "against the Middlebury Motorcycle ground truth; the 640x480 and 1280x720 cases are that "
         "pair resized (ground truth resized nearest-neighbour and scaled by the width ratio). "
         "bad-x counts invalid pixels as errors; EPE is over valid pixels; density is the share of "

@@ -42,10 +42,14 @@ def test_topics_types_and_counts(sample_bag):
                         (CONFIG.video_frames - 1) / CONFIG.video_rate_hz)
     tum = load_tum(data_dir() / "trajectories" / "freiburg1_xyz-groundtruth.txt")
     poses = int(((tum.times - tum.times[0]) <= last_camera_s + 0.2 + 1e-9).sum())
+    kitti = np.loadtxt(data_dir() / "trajectories" / "KITTI_00_gt_times.txt")
+    scans = int(((kitti - kitti[0]) <= CONFIG.mapping_seconds).sum())
     expected = {topics.LEFT_IMAGE: pairs, topics.RIGHT_IMAGE: pairs, topics.LEFT_INFO: pairs,
                 topics.RIGHT_INFO: pairs, topics.GT_DISPARITY: 1, topics.GT_DEPTH: 1,
                 topics.LIDAR_POINTS: 1, topics.VIDEO_IMAGE: CONFIG.video_frames,
-                topics.TF_STATIC: 1, topics.TF: poses, topics.GT_POSE: poses}
+                topics.TF_STATIC: 1, topics.TF: poses, topics.GT_POSE: poses,
+                topics.MAPPING_POINTS: scans, topics.MAPPING_ODOM: scans,
+                topics.MAPPING_GT_POSE: scans, topics.MAPPING_GT_MAP: 1}
     with open_bag(sample_bag) as bag:
         assert bag.topics == topics.TOPIC_TYPES
         assert {t: bag.message_count(t) for t in bag.topics} == expected

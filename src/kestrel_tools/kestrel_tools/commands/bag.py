@@ -17,11 +17,12 @@ DEFAULT_SAMPLE = Path("out/sample_bag")
 def add_make_sample_parser(actions: argparse._SubParsersAction) -> None:
     parser = actions.add_parser(
         "make-sample", help="build the sample bag (stereo with ground truth, video, simulated "
-                            "LiDAR, TF, poses) from ../shared/data",
+                            "LiDAR, TF, poses, a mapping drive) from ../shared/data",
         description="Write the deterministic sample bag: Motorcycle and OAK-D stereo pairs, "
                     "vtest.avi frames, a LiDAR scan simulated from the Motorcycle ground "
                     "truth, TF and the TUM fr1_xyz trajectory, with ground truth on "
-                    "/ground_truth/*.")
+                    "/ground_truth/*; and a mapping stream on /mapping/*: scans and drifting "
+                    "odometry simulated along the first 30 s of the real KITTI 00 drive.")
     parser.add_argument("--out", type=Path, default=DEFAULT_SAMPLE,
                         help=f"bag directory to create (default {DEFAULT_SAMPLE})")
     parser.add_argument("--storage", choices=tuple(STORAGES), default="mcap",

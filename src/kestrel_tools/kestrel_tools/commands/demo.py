@@ -1,14 +1,17 @@
 """``kestrel demo``: the sample bag replayed through the real nodes, recorded and scored.
 
-1. Build the sample bag (``out/sample_bag``, see :mod:`kestrel_tools.sample`) if it is missing.
+1. Build the sample bag (``out/sample_bag``, see :mod:`kestrel_tools.sample`) if it is missing,
+   or rebuild it there if it predates topics the demo needs.
 2. Start every node of ``DEMO_NODES`` (stereo_depth, optical_flow, ssl_features,
-   object_discovery and lidar_camera_fusion) as its own process with ``use_sim_time``, its
-   inputs and outputs remapped onto the bag's topics.
+   object_discovery, lidar_camera_fusion and neural_mapping) as its own process with
+   ``use_sim_time``, its inputs and outputs remapped onto the bag's topics.
 3. Replay the bag with ``kestrel replay`` (its ``/clock`` drives the nodes) and record the
    nodes' outputs to ``<out>/recorded``.
 4. Evaluate: the core offline on the bag (every task), plus the recorded disparities and
-   flows against the bag's ground truth and frames, matched by stamp. Print the summary
-   table and write ``<out>/report/report.md``.
+   flows against the bag's ground truth and frames, matched by stamp, and the recorded map
+   and poses of neural_mapping against the simulated world (IoU) and the true drive (ATE,
+   next to the raw odometry's). Print the summary table and write
+   ``<out>/report/report.md``.
 
 Adding a node to the demo is one more ``DemoNode`` entry.
 """
@@ -31,6 +34,8 @@ PREDICTED_FLOW = "/camera/flow"
 FEATURE_PCA = "/camera/features/pca"
 FUSED_DEPTH = "/fusion/depth/dense"
 OBJECTS_OVERLAY = "/camera/objects/overlay"
+MAPPING_MAP = "/mapping/map"
+MAPPING_POSE = "/mapping/pose"
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,22 @@ DEMO_NODES = (
              params=("device:={device}",),
              inputs=(topics.LIDAR_POINTS, topics.LEFT_IMAGE, topics.LEFT_INFO, topics.TF_STATIC),
              outputs=(FUSED_DEPTH,)),
+    # The car moves up to 1.1 m between scans, more than the default odometry jump (1 m).
+    DemoNode("neural_mapping",
+             remaps=(("points", topics.MAPPING_POINTS), ("odom", topics.MAPPING_ODOM),
+                     ("map", MAPPING_MAP), ("pose", MAPPING_POSE),
+                     ("map/features", "/mapping/map/features"), ("graph", "/mapping/graph")),
+             params=("device:={device}", "odom_source:=topic",
+                     f"map_frame:={topics.MAPPING_MAP_FRAME}",
+                     f"odom_frame:={topics.MAPPING_ODOM_FRAME}",
+                     f"base_frame:={topics.MAPPING_BASE_FRAME}",
+                     "odom_jump_distance:=3.0", "tf_timeout:=0.5"),
+             inputs=(topics.MAPPING_POINTS, topics.MAPPING_ODOM, topics.TF_STATIC),
+             outputs=(MAPPING_MAP, MAPPING_POSE)),
 )
+# Bag topics the evaluation of the recorded outputs reads, besides the nodes' inputs.
+SCORED_TOPICS = (topics.GT_DISPARITY, topics.VIDEO_IMAGE, topics.MAPPING_GT_MAP,
+                 topics.MAPPING_GT_POSE)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -101,7 +121,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                             description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
     parser.add_argument("--bag", type=Path, default=DEFAULT_SAMPLE,
-                        help=f"sample bag, built there if missing (default {DEFAULT_SAMPLE})")
+                        help=f"sample bag, built there if missing (default {DEFAULT_SAMPLE}, "
+                             "also rebuilt when it predates topics the demo needs)")
     parser.add_argument("--rate", type=float, default=0.5,
                         help="replay speed (default 0.5: the CPU nodes keep up)")
     parser.add_argument("--device", default="auto", help="device of the nodes")
@@ -147,6 +168,30 @@ def _run_nodes_and_replay(args: argparse.Namespace, recorded: Path) -> None:
                 raise RuntimeError(f"{node.executable} {what}; its log:\n{process.log()}")
 
 
+def _ensure_sample_bag(bag: Path) -> None:
+    """Build the sample bag at ``bag`` if missing; rebuild the default one if it lacks topics.
+
+    Raises:
+        RuntimeError: a bag given with ``--bag`` lacks topics the demo needs.
+    """
+    from kestrel_tools.bags import open_bag
+    from kestrel_tools.sample import build_sample_bag
+
+    if bag.exists():
+        needed = {topic for node in DEMO_NODES for topic in node.inputs} | set(SCORED_TOPICS)
+        with open_bag(bag) as reader:
+            missing = sorted(needed - set(reader.topics))
+        if not missing:
+            return
+        if bag.resolve() != DEFAULT_SAMPLE.resolve():
+            raise RuntimeError(f"{bag} lacks {', '.join(missing)}; build a current sample with "
+                               "'kestrel bag make-sample --out DIR'")
+        print(f"{bag} predates {', '.join(missing)}; rebuilding it")
+        shutil.rmtree(bag)  # the demo's own build output
+    print(f"building the sample bag {bag}")
+    build_sample_bag(bag)
+
+
 def _recorded_counts(recorded: Path) -> dict[str, int]:
     """Messages per topic of the recorded bag (topics never seen are absent)."""
     from kestrel_tools.bags import open_bag
@@ -159,11 +204,8 @@ def run(args: argparse.Namespace) -> int:
     from kestrel_tools.evaluation import EvalOptions
     from kestrel_tools.evaluation.runner import evaluate_bag
     from kestrel_tools.reports import summary_lines, write_report
-    from kestrel_tools.sample import build_sample_bag
 
-    if not args.bag.exists():
-        print(f"building the sample bag {args.bag}")
-        build_sample_bag(args.bag)
+    _ensure_sample_bag(args.bag)
     recorded = args.out / "recorded"
     if recorded.exists():
         shutil.rmtree(recorded)  # the demo's own output of a previous run
@@ -171,7 +213,8 @@ def run(args: argparse.Namespace) -> int:
     _run_nodes_and_replay(args, recorded)
     options = EvalOptions(max_disparity=args.max_disparity)
     results = evaluate_bag(args.bag, ["all"], options, predictions=recorded,
-                           predictions_topic=PREDICTED_DISPARITY, flow_topic=PREDICTED_FLOW)
+                           predictions_topic=PREDICTED_DISPARITY, flow_topic=PREDICTED_FLOW,
+                           mapping_topics=(MAPPING_MAP, MAPPING_POSE))
     report = write_report(args.out / "report", results, "Kestrel demo",
                           {"bag": str(args.bag), "recorded": str(recorded),
                            "nodes": " ".join(node.executable for node in DEMO_NODES)})

@@ -20,7 +20,7 @@ from kestrel_tools.trajectory import (ALIGN_MODES, DELTA_UNITS, FORMATS, evaluat
                                       load_trajectory)
 
 BAG_TARGET = "bag"
-TASK_CHOICES = ("stereo", "flow", "depth", "trajectory", "all")
+TASK_CHOICES = ("stereo", "flow", "depth", "trajectory", "mapping", "all")
 
 
 class TargetOrBag(argparse._SubParsersAction):

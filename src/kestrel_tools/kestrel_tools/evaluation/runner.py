@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kestrel_tools.bags import BagError, BagReader, open_bag
-from kestrel_tools.evaluation import depth, flow, stereo, trajectory
+from kestrel_tools.evaluation import depth, flow, mapping, stereo, trajectory
+from kestrel_tools.evaluation.mapping_predictions import evaluate_mapping_predictions
 from kestrel_tools.evaluation.options import EvalOptions
 from kestrel_tools.evaluation.predictions import (evaluate_disparity_predictions,
                                                   evaluate_flow_predictions)
@@ -20,6 +21,7 @@ TASKS: dict[str, TaskRunner] = {
     "flow": flow.evaluate_flow,
     "depth": depth.evaluate_depth,
     "trajectory": trajectory.evaluate_trajectory,
+    "mapping": mapping.evaluate_mapping,
 }
 
 
@@ -32,6 +34,8 @@ def _usable_for_all(task: str, bag: BagReader, options: EvalOptions) -> bool:
         return set(flow.STEREO_REQUIRED) <= has or set(flow.VIDEO_REQUIRED) <= has
     if task == "depth":
         return topics.GT_DEPTH in has
+    if task == "mapping":
+        return set(mapping.REQUIRED) <= has
     return {options.trajectory_topic, topics.GT_POSE} <= has
 
 
@@ -47,13 +51,15 @@ def _run_task(task: str, bag: BagReader, options: EvalOptions) -> TaskResult:
 def evaluate_bag(path: Path, tasks: list[str], options: EvalOptions = EvalOptions(),
                  predictions: Path | None = None,
                  predictions_topic: str | None = "/stereo/disparity",
-                 flow_topic: str | None = None) -> list[TaskResult]:
+                 flow_topic: str | None = None,
+                 mapping_topics: tuple[str, str] | None = None) -> list[TaskResult]:
     """Run ``tasks`` (names of :data:`TASKS`, or ``["all"]``) on the bag at ``path``.
 
     With ``all``, tasks whose topics the bag lacks are skipped. With ``predictions`` (a bag
     recorded from running nodes), its DisparityImage messages on ``predictions_topic`` are
     scored against this bag's ground truth, and its flows on ``flow_topic`` (if given) by
-    the photometric error on this bag's video.
+    the photometric error on this bag's video, and its map and poses on ``mapping_topics``
+    (map, pose; if given) against this bag's world and ``/mapping/ground_truth/pose``.
 
     Raises:
         BagError: an unreadable or damaged bag, or a missing topic (one line: file, topic,
@@ -76,4 +82,6 @@ def evaluate_bag(path: Path, tasks: list[str], options: EvalOptions = EvalOption
                                                                   predictions_topic))
                 if flow_topic is not None:
                     results.append(evaluate_flow_predictions(bag, recorded, flow_topic))
+                if mapping_topics is not None:
+                    results.append(evaluate_mapping_predictions(bag, recorded, *mapping_topics))
     return results

@@ -1,8 +1,9 @@
 """Trajectory task: ATE (SE3 and Sim3 alignment) and RPE of a pose topic vs ``/ground_truth/pose``.
 
 The estimate is read from a ``tf2_msgs/TFMessage`` topic (the ``odom -> base_link``
-transforms, by default from ``/tf``), a ``geometry_msgs/PoseStamped`` or a
-``nav_msgs/Odometry`` topic; poses are timed by their header stamps.
+transforms, by default from ``/tf``), a ``geometry_msgs/PoseStamped``,
+``geometry_msgs/PoseWithCovarianceStamped`` or ``nav_msgs/Odometry`` topic; poses are timed by
+their header stamps.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from kestrel_tools.evaluation.results import Figure, TaskResult
 from kestrel_tools.sample import topics
 from kestrel_tools.trajectory import Trajectory, associate, evaluate
 
-POSE_TYPES = ("tf2_msgs/msg/TFMessage", "geometry_msgs/msg/PoseStamped", "nav_msgs/msg/Odometry")
+POSE_TYPES = ("tf2_msgs/msg/TFMessage", "geometry_msgs/msg/PoseStamped", "nav_msgs/msg/Odometry",
+              "geometry_msgs/msg/PoseWithCovarianceStamped")
+WITH_COVARIANCE = ("nav_msgs/msg/Odometry", "geometry_msgs/msg/PoseWithCovarianceStamped")
 
 
 def _pose_fields(msg: object, msgtype: str, parent: str,
@@ -26,7 +29,7 @@ def _pose_fields(msg: object, msgtype: str, parent: str,
         return [(time_ns(t.header.stamp), t.transform.translation, t.transform.rotation)
                 for t in msg.transforms
                 if t.header.frame_id == parent and t.child_frame_id == child]
-    pose = msg.pose.pose if msgtype == "nav_msgs/msg/Odometry" else msg.pose
+    pose = msg.pose.pose if msgtype in WITH_COVARIANCE else msg.pose
     return [(time_ns(msg.header.stamp), pose.position, pose.orientation)]
 
 

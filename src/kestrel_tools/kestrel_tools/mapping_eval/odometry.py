@@ -32,13 +32,15 @@ class DriftConfig:
     seed: int = 7
 
 
-def planar_kitti(path: Path, every: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def planar_kitti(path: Path, every: int = 1,
+                 times_path: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """KITTI camera poses on the ground plane: world ``(x, y) = (x_cam, z_cam)``.
 
-    The camera's z (forward) axis gives the heading. Returns (K,) times (frame numbers) and
-    (K, 3) poses ``(x, y, theta)`` of every ``every``-th frame.
+    The camera's z (forward) axis gives the heading. Returns (K,) times (frame numbers, or
+    seconds from KITTI's ``times_path`` when given) and (K, 3) poses ``(x, y, theta)`` of every
+    ``every``-th frame.
     """
-    trajectory = load_kitti(path)
+    trajectory = load_kitti(path, times_path)
     rotation = trajectory.rotations.as_matrix()
     poses = np.column_stack([trajectory.positions[:, 0], trajectory.positions[:, 2],
                              np.arctan2(rotation[:, 2, 2], rotation[:, 0, 2])])

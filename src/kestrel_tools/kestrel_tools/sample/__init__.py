@@ -13,12 +13,21 @@ as its receive time. With the default :class:`SampleConfig`:
 | ``/ground_truth/depth`` | sensor_msgs/Image 32FC1 | ``camera_left_optical`` | 1: metres, ``fx B / (d + doffs)`` |
 | ``/lidar/points`` | sensor_msgs/PointCloud2 (x, y, z float32) | ``lidar`` | 1: a 64-beam scan simulated from the Motorcycle true depth |
 | ``/camera/image`` | sensor_msgs/Image rgb8 | ``video_optical`` | 16: vtest.avi frames 0-15 at 320x240, 10 Hz from 0 s |
-| ``/tf_static`` | tf2_msgs/TFMessage | | 1: ``base_link -> lidar -> camera_left_optical -> camera_right_optical``, ``base_link -> oakd_left_optical -> oakd_right_optical`` |
+| ``/tf_static`` | tf2_msgs/TFMessage | | 1: ``base_link -> lidar -> camera_left_optical -> camera_right_optical``, ``base_link -> oakd_left_optical -> oakd_right_optical``, ``car/base_link -> car/scan`` |
 | ``/tf`` | tf2_msgs/TFMessage | ``odom -> base_link`` | 100 Hz: odometry with a 3 % scale error and 2 deg/s yaw drift (see ``motion``) |
 | ``/ground_truth/pose`` | geometry_msgs/PoseStamped | ``world`` | 100 Hz: TUM RGB-D fr1_xyz ground truth |
+| ``/mapping/points`` | sensor_msgs/PointCloud2 (x, y, z float32) | ``car/scan`` | ~10 Hz for 30 s (290): a simulated planar 360-beam LiDAR, returned beams only |
+| ``/mapping/odom`` | nav_msgs/Odometry | ``car/odom -> car/base_link`` | with every scan: the true drive with seeded drift (``mapping_eval`` drift model), starting at the true first pose |
+| ``/mapping/ground_truth/pose`` | geometry_msgs/PoseStamped | ``car/world`` | with every scan: the real KITTI 00 drive (first 30 s, on the ground plane) |
+| ``/mapping/ground_truth/map`` | nav_msgs/OccupancyGrid | ``car/world`` | 1 at 0 s: the simulated street world (100 walls and boxes, 0 free), 0.25 m cells |
 
-The bag is about 10 MB. The OAK-D pairs have no ground truth; they exercise the stereo node
-on a second camera.
+``/mapping/*`` is a second vehicle with frames of its own (``/tf_static`` also holds
+``car/base_link -> car/scan``, 1.5 m up). Only its path is real: the world of walls and boxes,
+the scans and the odometry drift are simulated along it with :mod:`kestrel_tools.mapping_eval`
+(seeded), as the mapping evaluation protocol prescribes; see :mod:`kestrel_tools.sample.mapping`.
+
+The bag is about 12 MB (the mapping stream adds 2 MB). The OAK-D pairs have no ground truth;
+they exercise the stereo node on a second camera.
 """
 
 from kestrel_tools.sample.builder import SampleSummary, build_sample_bag

@@ -13,6 +13,7 @@ from kestrel_tools.paths import data_dir
 from kestrel_tools.sample import topics
 from kestrel_tools.sample.config import T0_NS, SampleConfig
 from kestrel_tools.sample.lidar import LIDAR_FROM_CAMERA, lidar_message
+from kestrel_tools.sample.mapping import mapping_messages, mapping_stream, scan_mount
 from kestrel_tools.sample.motion import motion_messages, static_transforms
 from kestrel_tools.sample.records import SampleMessage
 from kestrel_tools.sample.stereo import (MOTORCYCLE_FRAMES, OAKD_FRAMES, baseline_of,
@@ -50,10 +51,13 @@ def sample_messages(store, config: SampleConfig, root: Path) -> list[SampleMessa
     rigs = [(*MOTORCYCLE_FRAMES, baseline_of(motorcycle.right_camera))]
     if oakd:
         rigs.append((*OAKD_FRAMES, baseline_of(oakd[0].right_camera)))
-    out.append(static_transforms(store, T0_NS, LIDAR_FROM_CAMERA, rigs))
+    out.append(static_transforms(store, T0_NS, LIDAR_FROM_CAMERA, rigs,
+                                 (scan_mount(store, T0_NS),)))
     end_ns = max(message.stamp_ns for message in out) + round(TAIL_S * 1e9)
     out += motion_messages(store, load_tum(root / TRAJECTORY_FILE), T0_NS, end_ns,
                            config.odom_scale, config.odom_yaw_drift_deg_s)
+    # The mapping car's drive is longer than the camera streams; it does not stretch /tf.
+    out += mapping_messages(store, mapping_stream(root, config.mapping_seconds), T0_NS)
     return sorted(out, key=lambda message: (message.stamp_ns, message.topic))
 
 

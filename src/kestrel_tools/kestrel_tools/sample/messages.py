@@ -99,3 +99,41 @@ def pose_stamped(store: Typestore, stamp_ns: int, frame_id: str, pose: np.ndarra
     return types["geometry_msgs/msg/PoseStamped"](
         header=header(store, stamp_ns, frame_id),
         pose=types["geometry_msgs/msg/Pose"](position=position, orientation=orientation))
+
+
+def odometry(store: Typestore, stamp_ns: int, frame_id: str, child_frame_id: str,
+             pose: np.ndarray, twist: np.ndarray) -> object:
+    """``nav_msgs/Odometry``: the ``(4, 4)`` pose of ``child_frame_id`` in ``frame_id`` and a
+    ``(6,)`` twist (linear x, y, z in m/s then angular x, y, z in rad/s, in the child frame).
+    Covariances are left zero (unknown)."""
+    types = store.types
+    position, orientation = _vector_and_quaternion(store, pose, "geometry_msgs/msg/Point")
+    vector = types["geometry_msgs/msg/Vector3"]
+    linear, angular = (vector(x=float(v[0]), y=float(v[1]), z=float(v[2]))
+                       for v in (twist[:3], twist[3:]))
+    return types["nav_msgs/msg/Odometry"](
+        header=header(store, stamp_ns, frame_id), child_frame_id=child_frame_id,
+        pose=types["geometry_msgs/msg/PoseWithCovariance"](
+            pose=types["geometry_msgs/msg/Pose"](position=position, orientation=orientation),
+            covariance=np.zeros(36)),
+        twist=types["geometry_msgs/msg/TwistWithCovariance"](
+            twist=types["geometry_msgs/msg/Twist"](linear=linear, angular=angular),
+            covariance=np.zeros(36)))
+
+
+def occupancy_grid(store: Typestore, stamp_ns: int, frame_id: str, values: np.ndarray,
+                   origin: tuple[float, float], resolution: float) -> object:
+    """``nav_msgs/OccupancyGrid`` of ``(H, W)`` int8 values (100 occupied, 0 free, -1 unknown),
+    row 0 at ``origin`` (x0, y0) metres, rows along y, no rotation."""
+    if values.ndim != 2 or values.dtype != np.int8:
+        raise ValueError(f"values must be (H, W) int8, got {values.shape} {values.dtype}")
+    types = store.types
+    stamp = header(store, stamp_ns, frame_id)
+    height, width = values.shape
+    origin_pose = types["geometry_msgs/msg/Pose"](
+        position=types["geometry_msgs/msg/Point"](x=float(origin[0]), y=float(origin[1]), z=0.0),
+        orientation=types["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0))
+    info = types["nav_msgs/msg/MapMetaData"](map_load_time=stamp.stamp, resolution=resolution,
+                                             width=width, height=height, origin=origin_pose)
+    return types["nav_msgs/msg/OccupancyGrid"](header=stamp, info=info,
+                                               data=np.ascontiguousarray(values).reshape(-1))

@@ -1,7 +1,8 @@
 """Transforms and poses of the sample bag.
 
 - ``/tf_static`` (once, at the start): ``base_link -> lidar -> camera_left_optical ->
-  camera_right_optical`` and ``base_link -> oakd_left_optical -> oakd_right_optical``.
+  camera_right_optical`` and ``base_link -> oakd_left_optical -> oakd_right_optical`` (and the
+  mapping car's ``car/base_link -> car/scan``, see :mod:`kestrel_tools.sample.mapping`).
 - ``/ground_truth/pose``: the real TUM RGB-D fr1_xyz motion-capture trajectory (100 Hz) in
   ``world``, its first pose moved to the bag start.
 - ``/tf``: ``odom -> base_link`` at the same instants, an odometry made from the ground truth
@@ -35,12 +36,15 @@ def translation(vector: tuple[float, float, float],
 
 
 def static_transforms(store: Typestore, stamp_ns: int, lidar_from_camera: np.ndarray,
-                      rigs: list[tuple[str, str, float]]) -> SampleMessage:
-    """``/tf_static``: the LiDAR on the base, the Motorcycle rig under the LiDAR, the OAK-D rig.
+                      rigs: list[tuple[str, str, float]],
+                      extra: tuple[object, ...] = ()) -> SampleMessage:
+    """``/tf_static``: the LiDAR on the base, the Motorcycle rig under the LiDAR, the OAK-D rig,
+    then ``extra``, all in one message (a late subscriber gets them all).
 
     Args:
         lidar_from_camera: (4, 4) pose of the Motorcycle left optical frame in the LiDAR frame.
         rigs: (left frame, right frame, baseline m) per stereo rig, Motorcycle first.
+        extra: further TransformStamped messages (the mapping scanner's mount).
     """
     (cam_left, cam_right, cam_baseline), *others = rigs
     transforms = [
@@ -58,6 +62,7 @@ def static_transforms(store: Typestore, stamp_ns: int, lidar_from_camera: np.nda
             messages.transform_stamped(store, stamp_ns, left, right,
                                        translation((baseline, 0.0, 0.0))),
         ]
+    transforms += extra
     return SampleMessage(topics.TF_STATIC, stamp_ns, messages.tf_message(store, transforms))
 
 

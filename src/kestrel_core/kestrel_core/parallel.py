@@ -27,7 +27,7 @@ from contextlib import contextmanager
 
 import torch
 
-__all__ = ["worker_count", "split_range", "run_parallel", "serial_ops"]
+__all__ = ["worker_count", "split_range", "run_parallel", "serial_ops", "torch_threads"]
 
 
 def worker_count(device: torch.device, length: int, threads: int | None = None, minimum_part: int = 32) -> int:
@@ -77,6 +77,17 @@ def run_parallel(tasks: Sequence[Callable[[], None]]) -> None:
 
 
 @contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with ``count`` torch intra-op threads, then restore the previous count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextmanager
 def serial_ops(device: torch.device) -> Iterator[int]:
     """Yield the caller's torch intra-op thread count (the budget for
     :func:`worker_count`); on a CPU the calling thread meanwhile runs its own torch ops
@@ -87,8 +98,5 @@ def serial_ops(device: torch.device) -> Iterator[int]:
     if device.type != "cpu":
         yield threads
         return
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         yield threads
-    finally:
-        torch.set_num_threads(threads)

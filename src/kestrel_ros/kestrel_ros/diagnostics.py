@@ -8,6 +8,8 @@ from rclpy.node import Node
 from kestrel_ros.health import HealthStats
 
 DIAGNOSTICS_TOPIC = "/diagnostics"
+# Causes expected while a node starts (TF not yet filled): logged as warnings, not errors.
+WAITING_CAUSES = frozenset({"missing_transform"})
 
 
 class DiagnosticsReporter:
@@ -42,6 +44,19 @@ class DiagnosticsReporter:
         """Count a skipped frame and log it (once per cause per throttle period)."""
         line = self.stats.frame_dropped(cause, detail)
         if line is not None:
+            self._node.get_logger().error(line)
+
+    def skipped(self, bad: BadInput) -> None:
+        """Count a frame skipped for ``bad`` and log it, throttled per cause: a warning for
+        the causes of :data:`WAITING_CAUSES` (the node waits for them to clear), an error
+        for any other bad input."""
+        line = self.stats.frame_dropped(bad.cause, bad.detail)
+        if line is None:
+            return
+        # Two call sites: rclpy fixes the severity of each logging call site at its first call.
+        if bad.cause in WAITING_CAUSES:
+            self._node.get_logger().warning(line)
+        else:
             self._node.get_logger().error(line)
 
     def status(self) -> DiagnosticStatus:

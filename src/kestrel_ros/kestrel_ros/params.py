@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 
 ParamValue = bool | int | float | str
@@ -114,6 +114,17 @@ def check_updates(specs: Iterable[ParamSpec], updates: Mapping[str, Any]) -> str
         if reason is not None:
             return reason
     return None
+
+
+def accept_updates(specs: Iterable[ParamSpec], values: dict[str, ParamValue], params) -> SetParametersResult:
+    """A node's parameter callback when its updates need only their specs' checks: reject
+    the first bad value with its reason, or apply every update to ``values``."""
+    updates = {param.name: param.value for param in params}
+    reason = check_updates(specs, updates)
+    if reason is not None:
+        return SetParametersResult(successful=False, reason=reason)
+    values.update(updates)
+    return SetParametersResult(successful=True)
 
 
 def markdown_table(specs: Iterable[ParamSpec]) -> str:

@@ -225,13 +225,8 @@ class LidarCameraFusionNode(Node):
             image = in_rgb_order(read_image(image_msg, IMAGE_ENCODINGS), image_msg.encoding)
             xyz, intensity = self._points(cloud)
             T_camera_lidar = self._extrinsic(image_msg.header.frame_id or info.header.frame_id, cloud)
-        except BadInput as bad:
-            if bad.cause == "missing_transform":  # expected at start-up: warn, count, keep waiting
-                line = self._diagnostics.stats.frame_dropped(bad.cause, bad.detail)
-                if line is not None:
-                    self.get_logger().warning(line)
-            else:
-                self._diagnostics.bad_input(bad.cause, bad.detail)
+        except BadInput as bad:  # a missing transform is expected at start-up: warn and wait
+            self._diagnostics.skipped(bad)
             return
         self._fuse(cloud.header, image_msg.header, camera, image, xyz, intensity, T_camera_lidar)
         self._diagnostics.frame_processed(time.perf_counter() - start)

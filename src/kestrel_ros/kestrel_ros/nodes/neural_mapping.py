@@ -70,7 +70,7 @@ from kestrel_ros.depth_input import read_depth_points
 from kestrel_ros.diagnostics import BadInput, DiagnosticsReporter
 from kestrel_ros.mapping_files import MapFileError, read_map_file, save_map_files
 from kestrel_ros.node_main import run_node
-from kestrel_ros.params import ParamSpec, ParameterValueError, check_updates, declare_parameters
+from kestrel_ros.params import ParamSpec, ParameterValueError, accept_updates, declare_parameters
 from kestrel_ros.qos import QOS_PARAMS, output_qos, sensor_qos
 
 NODE_NAME = "neural_mapping"
@@ -224,12 +224,7 @@ class NeuralMappingNode(Node):
     def _on_set_parameters(self, params) -> SetParametersResult:
         """Runtime changes of the parameters that are not read-only (tf_timeout and
         transform_tolerance take effect with the next observation)."""
-        updates = {param.name: param.value for param in params}
-        reason = check_updates(PARAMS, updates)
-        if reason is not None:
-            return SetParametersResult(successful=False, reason=reason)
-        self._values.update(updates)
-        return SetParametersResult(successful=True)
+        return accept_updates(PARAMS, self._values, params)
 
     # ----------------------------------------------------------------- inputs
     def _on_odometry(self, msg: Odometry) -> None:
@@ -284,13 +279,8 @@ class NeuralMappingNode(Node):
             base_from_sensor = self._transform(self._values["base_frame"], header.frame_id, header)
             odom_pose = planar_from_matrix(
                 self._transform(self._values["odom_frame"], self._values["base_frame"], header))
-        except BadInput as bad:
-            if bad.cause == "missing_transform":  # expected at start-up: warn, count, keep waiting
-                line = self._diagnostics.stats.frame_dropped(bad.cause, bad.detail)
-                if line is not None:
-                    self.get_logger().warning(line)
-            else:
-                self._diagnostics.bad_input(bad.cause, bad.detail)
+        except BadInput as bad:  # a missing transform is expected at start-up: warn and wait
+            self._diagnostics.skipped(bad)
             return
         base_points = points @ base_from_sensor[:3, :3].T + base_from_sensor[:3, 3]
         self._step(torch.from_numpy(base_points.astype(np.float32)), odom_pose, header)

@@ -40,7 +40,7 @@ from kestrel_ros.diagnostics import BadInput, DiagnosticsReporter
 from kestrel_ros.feature_model_host import FeatureModelHost
 from kestrel_ros.image_input import in_rgb_order, read_image
 from kestrel_ros.node_main import run_node
-from kestrel_ros.params import ParamSpec, check_updates, declare_parameters
+from kestrel_ros.params import ParamSpec, accept_updates, declare_parameters
 from kestrel_ros.qos import QOS_PARAMS, output_qos, sensor_qos
 
 NODE_NAME = "ssl_features"
@@ -197,12 +197,7 @@ class SslFeaturesNode(Node):
 
     # ----------------------------------------------------------------- parameters
     def _on_set_parameters(self, params) -> SetParametersResult:
-        updates = {param.name: param.value for param in params}
-        reason = check_updates(PARAMS, updates)
-        if reason is not None:
-            return SetParametersResult(successful=False, reason=reason)
-        self._values.update(updates)
-        return SetParametersResult(successful=True)
+        return accept_updates(PARAMS, self._values, params)
 
     # ----------------------------------------------------------------- input
     def _on_image(self, msg: Image) -> None:

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -30,6 +29,7 @@ from kestrel_core.flow import (
 )
 from kestrel_core.flow.learned import default_flow_model_path, frames_to_tensor
 from kestrel_core.geometry.warp import backward_warp
+from kestrel_core.parallel import torch_threads
 from kestrel_core.losses.photometric import photometric_error
 from kestrel_tools.datasets import load_middlebury_motorcycle, load_oakd_pairs
 from kestrel_tools.paths import data_dir
@@ -62,15 +62,6 @@ def methods() -> dict[str, FlowMethod]:
     }
 
 
-@contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Run the block with ``count`` torch intra-op threads, then restore the previous count."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def single_threaded(method: FlowMethod) -> FlowMethod:

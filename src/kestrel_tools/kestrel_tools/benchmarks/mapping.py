@@ -14,8 +14,6 @@ thread and restores the previous setting afterwards.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
-from contextlib import contextmanager
 import time
 
 import numpy as np
@@ -24,16 +22,6 @@ KITTI_EVERY = 8
 RPE_DELTA_M = 50.0
 
 
-@contextmanager
-def _torch_threads(count: int) -> Iterator[None]:
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _kitti_rows() -> list[str]:
@@ -128,7 +116,9 @@ def _integration_rows(repeats: int) -> list[str]:
 def mapping_section(args: argparse.Namespace) -> list[str]:
     """Markdown for the mapping benchmark; progress is printed as it goes."""
     start = time.perf_counter()
-    with _torch_threads(1):
+    from kestrel_core.parallel import torch_threads
+
+    with torch_threads(1):
         lines = ["## Neural mapping (KITTI 00, 2D)", ""] + _kitti_rows()
         lines += _integration_rows(args.repeats)
     print(f"mapping: done in {time.perf_counter() - start:.0f} s", flush=True)

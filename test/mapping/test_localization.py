@@ -62,3 +62,48 @@ def test_rejects_an_unmapped_place(street_map):
     estimate = localize(ego, memory.occupancy_signal(), memory.origin, MAP_RESOLUTION, far_away,
                         SEARCH)
     assert not estimate.accepted
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_subcell_offset_recovered_without_bias_either_way(street_map, sign):
+    """The sub-cell and sub-bin refinement has no bias of its own: in a map observed from both
+    sides of the pose, a prior a fraction of a cell and a bin off is pulled back to the truth
+    from either side alike (the drift of issue 7 comes from maps seen from behind only)."""
+    memory, truth, points, returned = street_map
+    ego = points_to_ego_grid(points, EGO, hit=returned)
+    offset = sign * np.array([0.3 * MAP_RESOLUTION, -0.3 * MAP_RESOLUTION,
+                              0.3 * SEARCH.rotation_step])
+    estimate = localize(ego, memory.occupancy_signal(), memory.origin, MAP_RESOLUTION,
+                        truth + offset, SEARCH)
+    error = estimate.pose - truth
+    assert np.all(np.abs(error[:2]) < 0.25 * MAP_RESOLUTION)
+    assert abs(error[2]) < 0.5 * SEARCH.rotation_step
+
+
+def test_motion_prior_holds_the_estimate_where_the_map_says_nothing(street_map):
+    """On an empty reference the correlation is flat: with a motion prior the mode is the
+    prior itself, and the distribution is the prior's Gaussian (wider in x than in y)."""
+    _, truth, points, returned = street_map
+    ego = points_to_ego_grid(points, EGO, hit=returned)
+    empty = torch.zeros(64, 64)
+    origin = (float(truth[0]) - 16.0, float(truth[1]) - 16.0)
+    sigma = np.array([1.0, 0.5, SEARCH.rotation_step])
+    estimate = localize(ego, empty, origin, MAP_RESOLUTION, truth, SEARCH, prior_sigma=sigma)
+    assert np.allclose(estimate.pose, truth)
+    assert not estimate.accepted
+    spread = np.sqrt(np.diag(estimate.covariance))
+    assert spread[0] > 1.5 * spread[1]
+
+
+def test_motion_prior_outweighs_a_weak_pull(street_map):
+    """A tight prior keeps the estimate at the prior even where the map pulls it a cell away;
+    a loose one lets the map win."""
+    memory, truth, points, returned = street_map
+    ego = points_to_ego_grid(points, EGO, hit=returned)
+    prior = truth + np.array([2 * MAP_RESOLUTION, 0.0, 0.0])
+    tight = localize(ego, memory.occupancy_signal(), memory.origin, MAP_RESOLUTION, prior, SEARCH,
+                     prior_sigma=np.array([0.01, 0.01, 1e-4]))
+    loose = localize(ego, memory.occupancy_signal(), memory.origin, MAP_RESOLUTION, prior, SEARCH,
+                     prior_sigma=np.array([10.0, 10.0, 1.0]))
+    assert np.allclose(tight.pose, prior, atol=0.01 * MAP_RESOLUTION)
+    assert np.all(np.abs(loose.pose - truth)[:2] <= 0.5 * MAP_RESOLUTION)

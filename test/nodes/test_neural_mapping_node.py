@@ -220,7 +220,7 @@ def test_mapping_node_maps_localizes_saves_reloads_and_survives_bad_input(street
 
             poses = np.array([client.observe(odometry[k], scans[k]) for k in range(JUMP_AT)])
             error = np.abs(poses - truth[:JUMP_AT])
-            assert error[:, :2].max() < 0.5 and error[:, 2].max() < np.radians(2.5), error.max(axis=0)
+            assert error[:, :2].max() < 0.25 and error[:, 2].max() < np.radians(1.0), error.max(axis=0)
             assert probe.wait_for(lambda: client.map_to_odom() is not None, 10.0)
             correction = client.map_to_odom()
             np.testing.assert_allclose(correction, np.zeros(3), atol=0.5)  # perfect odometry

@@ -3,9 +3,12 @@
 The observation's egocentric grid becomes a signal (+1 hit, ``-free_weight`` seen free, 0
 unknown), is resampled at ``rotation_bins`` headings around the prior heading and
 cross-correlated (one ``conv2d``) with the map's occupancy signal (``2 P(occ) - 1``) in a
-square window of translations around the prior position. A softmax over the normalised
-scores is the pose distribution; the estimate is its mode, refined to sub-cell and sub-bin
-accuracy by a parabola through the neighbouring scores, with the distribution's covariance.
+square window of translations around the prior position. The normalised scores over the
+temperature are a log-likelihood; optionally a Gaussian motion prior around the prior pose
+is added (MapNet's softmax posterior allows it), so where the correlation is flat or biased
+the estimate keeps to the odometry. A softmax over the sum is the pose distribution; the
+estimate is its mode, refined to sub-cell and sub-bin accuracy by a parabola through the
+neighbouring log-posterior values, with the distribution's covariance.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ class PoseEstimate:
     Attributes:
         pose: (3,) ``(x, y, theta)`` refined mode, map frame.
         covariance: (3, 3) of the pose distribution (m^2, rad^2).
-        score: best normalised correlation.
+        score: normalised correlation at the mode.
         accepted: ``score >= min_score``; callers keep the prior otherwise.
         distribution: (A, 2W+1, 2W+1) probabilities over heading bins and (dy, dx) cells.
     """
@@ -84,8 +87,24 @@ def _parabola_offset(before: float, peak: float, after: float) -> float:
     return float(np.clip(0.5 * (before - after) / curvature, -0.5, 0.5))
 
 
+def _log_prior(w: int, bins: int, resolution: float, rotation_step: float,
+               sigma: np.ndarray | None, like: torch.Tensor) -> torch.Tensor | float:
+    """(A, 2W+1, 2W+1) log density (up to a constant) of a Gaussian on the window's offsets
+    ``(theta, dy, dx)`` from its centre with (3,) ``sigma = (x, y, theta)``; 0 without sigma."""
+    if sigma is None:
+        return 0.0
+    sigma = np.asarray(sigma, np.float64)
+    if sigma.shape != (3,) or not np.all(sigma > 0):
+        raise ValueError(f"prior_sigma must be three positive values, got {sigma}")
+    cells = torch.arange(-w, w + 1, dtype=like.dtype, device=like.device) * resolution
+    turns = (torch.arange(bins, dtype=like.dtype, device=like.device) - bins // 2) * rotation_step
+    return -0.5 * ((turns / sigma[2])[:, None, None] ** 2 + (cells / sigma[1])[None, :, None] ** 2
+                   + (cells / sigma[0])[None, None, :] ** 2)
+
+
 def localize(ego: torch.Tensor, reference: torch.Tensor, origin: tuple[float, float],
-             resolution: float, prior: np.ndarray, config: LocalizationConfig) -> PoseEstimate:
+             resolution: float, prior: np.ndarray, config: LocalizationConfig,
+             prior_sigma: np.ndarray | None = None) -> PoseEstimate:
     """Pose of an observation in a reference grid near a prior.
 
     Args:
@@ -96,6 +115,9 @@ def localize(ego: torch.Tensor, reference: torch.Tensor, origin: tuple[float, fl
         resolution: metres per cell.
         prior: (3,) ``(x, y, theta)`` prior pose in the reference frame.
         config: search settings.
+        prior_sigma: (3,) standard deviations (m, m, rad) of a Gaussian motion prior centred on
+            ``prior``; its log density is added to the scaled scores before the mode and the
+            distribution are taken. None: a flat prior over the window.
     """
     w, bins = config.search_radius_cells, config.rotation_bins
     signal = observation_signal(ego, config.free_weight)
@@ -107,12 +129,15 @@ def localize(ego: torch.Tensor, reference: torch.Tensor, origin: tuple[float, fl
                     radius + w, origin, resolution)  # (1, S + 2W, S + 2W)
     norm = kernels.abs().sum(dim=(1, 2, 3)).clamp_min(1e-6)  # (A,)
     scores = F.conv2d(crop[None], kernels)[0] / norm[:, None, None]  # (A, 2W+1, 2W+1)
-    probability = torch.softmax((scores / config.temperature).flatten(), dim=0).reshape(scores.shape)
+    log_posterior = scores / config.temperature + _log_prior(w, bins, resolution,
+                                                             config.rotation_step, prior_sigma,
+                                                             scores)
+    probability = torch.softmax(log_posterior.flatten(), dim=0).reshape(scores.shape)
 
-    flat = int(torch.argmax(scores))
+    flat = int(torch.argmax(log_posterior))
     a, row, col = np.unravel_index(flat, tuple(scores.shape))
-    table = scores.detach().double().cpu().numpy()
-    best = float(table[a, row, col])
+    table = log_posterior.detach().double().cpu().numpy()
+    best = float(scores[a, row, col])
 
     def refine(axis_values: np.ndarray, index: int) -> float:
         if 0 < index < len(axis_values) - 1:

@@ -1,7 +1,8 @@
 """The mapping pipeline: odometry prior, MapNet localization, map update, place graph.
 
 Per observation: predict the pose from odometry and the current ``map -> odom`` correction,
-localize the egocentric grid against the map near that prior, fuse it with the estimate,
+localize the egocentric grid against the map near that prior (fused with a Gaussian motion
+prior whose spread grows with the odometry increment), fuse it into the map,
 and, when loop closure is on, add place nodes, verify revisits and run the pose graph; after
 a large correction the map is rebuilt from the kept observations at the corrected poses.
 """
@@ -34,6 +35,15 @@ class MapperConfig:
         rebuild_distance: metres; a pose-graph correction that moves any place node this much
             rebuilds the map from the kept observations.
         initial_size: cells per side of the first map (it grows as needed).
+        motion_sigma: (x, y, theta) standard deviations (m, m, rad) of the odometry motion
+            prior the localization posterior is fused with, before the odometry has moved;
+            None localizes with a flat prior over the search window.
+        motion_sigma_per_metre: added to ``motion_sigma`` per metre of the odometry increment
+            since the previous step. The defaults suit wheel odometry like
+            ``kestrel_tools.mapping_eval``'s drift model: the heading spread is almost all
+            per metre, because against a map seen only from behind the correlation has a
+            small per-step bias that adds up when steps are short and odometry is trusted
+            too little.
     """
 
     ego: EgoGridConfig = EgoGridConfig()
@@ -45,11 +55,16 @@ class MapperConfig:
     loop_closure: bool = False
     rebuild_distance: float = 1.0
     initial_size: int = 256
+    motion_sigma: tuple[float, float, float] | None = (0.1, 0.1, float(np.radians(0.02)))
+    motion_sigma_per_metre: tuple[float, float, float] = (0.05, 0.05, float(np.radians(0.45)))
 
     def __post_init__(self) -> None:
         if abs(self.ego.resolution - self.memory.resolution) > 1e-9:
             raise ValueError(f"ego resolution {self.ego.resolution} differs from the map's "
                              f"{self.memory.resolution}")
+        if self.motion_sigma is not None and (min(self.motion_sigma) <= 0
+                                              or min(self.motion_sigma_per_metre) < 0):
+            raise ValueError("motion_sigma must be > 0 and motion_sigma_per_metre >= 0")
 
 
 @dataclass(frozen=True)
@@ -87,6 +102,7 @@ class Mapper:
         self._poses: list[np.ndarray] = []
         self._anchors: list[int] = []  # place node each step hangs from (-1 before any)
         self._observations: list[tuple[torch.Tensor, torch.Tensor | None]] = []
+        self._last_odom: np.ndarray | None = None
 
     @property
     def poses(self) -> np.ndarray:
@@ -111,7 +127,8 @@ class Mapper:
             embedding: (D,) unit-norm place embedding of this observation (e.g. pooled SSL
                 features); default the grid descriptor. Use one kind for a whole run.
             prior: (3,) map-frame pose to search around instead of the odometry prediction
-                (e.g. the last estimate after an odometry jump).
+                (e.g. the last estimate after an odometry jump); searched with a flat prior,
+                as the odometry increment says nothing about it.
             localization: search settings for this step only (e.g. a wide re-localization
                 window); default ``config.localization``.
             update_map: fuse the observation into the map and the place graph; False
@@ -122,15 +139,18 @@ class Mapper:
         if cfg.loop_closure and not update_map:
             raise ValueError("update_map=False needs a mapper without loop closure")
         ego = self._ego(points, hit)
+        prior_sigma = None
         if prior is None:
             prior = se2.compose(self.map_from_odom, odom_pose)
+            prior_sigma = self._motion_sigma(odom_pose)
         pose, covariance, score, localized = prior, np.diag([1e-2, 1e-2, 1e-4]), 0.0, False
         if self.memory is None:
             self.memory = MapMemory.empty(cfg.memory, (float(prior[0]), float(prior[1])),
                                           cfg.initial_size, device=self.device)
         elif cfg.localize:
             estimate = localize(ego, self.memory.occupancy_signal(), self.memory.origin,
-                                cfg.memory.resolution, prior, localization or cfg.localization)
+                                cfg.memory.resolution, prior, localization or cfg.localization,
+                                prior_sigma)
             score, localized = estimate.score, estimate.accepted
             if localized:
                 pose, covariance = estimate.pose, estimate.covariance
@@ -150,7 +170,17 @@ class Mapper:
                     loop_closed = self._correct()
             self._anchors.append(len(self.graph) - 1)
         self.map_from_odom = se2.compose(self._poses[-1], se2.inverse(odom_pose))
+        self._last_odom = np.asarray(odom_pose, np.float64)
         return StepResult(self._poses[-1], covariance, score, localized, loop_closed)
+
+    def _motion_sigma(self, odom_pose: np.ndarray) -> np.ndarray | None:
+        """(3,) motion-prior standard deviations for the odometry increment since the last
+        step, or None (flat prior: no motion prior configured, or no previous step)."""
+        cfg = self.config
+        if cfg.motion_sigma is None or self._last_odom is None:
+            return None
+        distance = float(np.linalg.norm(se2.between(self._last_odom, odom_pose)[:2]))
+        return np.asarray(cfg.motion_sigma) + distance * np.asarray(cfg.motion_sigma_per_metre)
 
     def _correct(self) -> bool:
         """Pose-graph correction; move every step with its place node; maybe rebuild the map."""

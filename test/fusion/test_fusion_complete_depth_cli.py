@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from kestrel_core.fusion import complete_depth_classical
+from kestrel_core.fusion.guided_completion import complete_depth_guided
+from kestrel_core.fusion.occlusion import remove_occluded_points
 from kestrel_core.fusion.learned_completion import CompletionNetConfig, DepthCompletionNet, save_completion_model
 from kestrel_tools.benchmarks.fusion import nearest_fill
 from kestrel_tools.cli import main
@@ -17,7 +19,8 @@ from kestrel_tools.training.depth_completion import simulated_sparse_depth
 def files(motorcycle, tmp_path_factory):
     camera, depth = motorcycle
     folder = tmp_path_factory.mktemp("complete_depth")
-    image = np.random.default_rng(0).integers(0, 256, (camera.height, camera.width, 3), dtype=np.uint8)
+    grey = np.clip(50 * np.nan_to_num(depth, nan=0.0), 0, 255).astype(np.uint8)  # edges where depth jumps
+    image = np.repeat(grey[..., None], 3, axis=2)
     write_rgb_png(folder / "image.png", image)
     sparse = simulated_sparse_depth(depth, camera, 32)
     np.save(folder / "sparse.npy", sparse)
@@ -26,17 +29,18 @@ def files(motorcycle, tmp_path_factory):
     z = sparse[rows, cols]
     points = np.column_stack(((cols - camera.cx) * z / camera.fx, (rows - camera.cy) * z / camera.fy, z))
     np.save(folder / "points.npy", points.astype(np.float32))
-    return folder, camera, depth, sparse
+    return folder, camera, depth, sparse, image
 
 
 def test_classic_on_depth_image_and_on_points_equals_the_core(files, capsys):
-    folder, camera, depth, sparse = files
-    expected, _ = complete_depth_classical(sparse)
+    folder, camera, depth, sparse, image = files
+    expected, _ = complete_depth_guided(sparse, image)
     assert main(["complete-depth", str(folder / "image.png"), str(folder / "sparse.npy"),
                  "--out", str(folder / "a.npy"), "--confidence-out", str(folder / "c.npy")]) == 0
     np.testing.assert_array_equal(np.load(folder / "a.npy"), expected)
     confidence = np.load(folder / "c.npy")
-    assert (confidence[np.isfinite(sparse)] == 1).all() and confidence.max() <= 1
+    kept, _ = remove_occluded_points(sparse)  # the guided method drops see-through points
+    assert (confidence[np.isfinite(kept)] == 1).all() and confidence.max() <= 1
     assert main(["complete-depth", str(folder / "image.png"), str(folder / "points.npy"),
                  "--fx", str(camera.fx), "--fy", str(camera.fy), "--cx", str(camera.cx),
                  "--cy", str(camera.cy), "--out", str(folder / "b.npy")]) == 0
@@ -51,13 +55,21 @@ def test_classic_on_depth_image_and_on_points_equals_the_core(files, capsys):
     assert "method=classic" in capsys.readouterr().out
 
 
+def test_morphological_method_equals_the_core(files, tmp_path):
+    folder, camera, depth, sparse, image = files
+    assert main(["complete-depth", str(folder / "image.png"), str(folder / "sparse.npy"), "--method",
+                 "morphological", "--out", str(tmp_path / "m.npy")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "m.npy"), complete_depth_classical(sparse)[0])
+
+
 def test_learned_with_an_explicit_model(files, tmp_path):
-    folder, camera, depth, sparse = files
+    folder, camera, depth, sparse, image = files
     model = save_completion_model(tmp_path / "m.pt", DepthCompletionNet(CompletionNetConfig(base_channels=4, levels=2)))
     assert main(["complete-depth", str(folder / "image.png"), str(folder / "sparse.npy"), "--method", "learned",
                  "--model", str(model), "--out", str(tmp_path / "l.npy")]) == 0
     dense = np.load(tmp_path / "l.npy")
-    measured = np.isfinite(sparse)
+    kept, _ = remove_occluded_points(sparse)
+    measured = np.isfinite(kept)
     np.testing.assert_array_equal(dense[measured], sparse[measured])
     assert np.isfinite(dense).all()
 
@@ -69,7 +81,7 @@ def test_learned_with_an_explicit_model(files, tmp_path):
     ("empty", "no valid depth"),
 ])
 def test_errors_are_one_line(files, tmp_path, capsys, case, message):
-    folder, camera, depth, sparse = files
+    folder, camera, depth, sparse, image = files
     sparse_path, out = folder / "sparse.npy", tmp_path / "o.npy"
     extra = []
     if case == "points_without_intrinsics":

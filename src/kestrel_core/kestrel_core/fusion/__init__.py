@@ -1,5 +1,6 @@
 """LiDAR-camera fusion: projection, z-buffered sparse depth, range images, point painting,
-classical depth completion and a LiDAR simulated from dense depth.
+classical depth completion (morphological, and image-guided after a see-through point test)
+and a LiDAR simulated from dense depth.
 
 Typical use::
 
@@ -14,6 +15,8 @@ optical frame (x right, y down, z forward); pixel centres at integer ``(u, v)``.
 """
 
 from kestrel_core.fusion.completion import ClassicalCompletionConfig, complete_depth_classical, structuring_element
+from kestrel_core.fusion.guided_completion import GuidedCompletionConfig, complete_depth_guided
+from kestrel_core.fusion.occlusion import OcclusionFilterConfig, remove_occluded_points
 from kestrel_core.fusion.depth_image import RangeImageConfig, range_image, sparse_depth_image, spherical_indices
 from kestrel_core.fusion.painting import paint_points
 from kestrel_core.fusion.projection import Projection, camera_uses_distortion, max_monotonic_radius, project_points
@@ -37,6 +40,10 @@ __all__ = [
     "ClassicalCompletionConfig",
     "complete_depth_classical",
     "structuring_element",
+    "GuidedCompletionConfig",
+    "complete_depth_guided",
+    "OcclusionFilterConfig",
+    "remove_occluded_points",
     "R_BODY_FROM_OPTICAL",
     "SimulatedLidarConfig",
     "default_T_lidar_cam",

@@ -8,7 +8,9 @@ is still empty takes the nearest measured value (Euclidean distance transform), 
 result is smoothed. Optionally the measured pixels are restored exactly at the end.
 
 This runs on the CPU with numpy, OpenCV and scipy; torch inputs are accepted (and the
-outputs come back as tensors on the input's device).
+outputs come back as tensors on the input's device). It ignores the camera image; where the
+image is available, :func:`kestrel_core.fusion.guided_completion.complete_depth_guided` is
+more accurate at depth edges (see ``kestrel bench --only fusion``).
 """
 
 from __future__ import annotations

@@ -1,12 +1,15 @@
 """Learned depth completion: image + sparse LiDAR depth -> dense depth + confidence.
 
-A small U-Net refines the classical completion (:func:`complete_depth_classical`, the
-"prefill") with the image: it predicts a log-depth residual, so that
+A small U-Net refines the image-guided classical completion
+(:func:`~kestrel_core.fusion.guided_completion.complete_depth_guided`, the "prefill") with
+the image and the prefill's own confidence: it predicts a log-depth residual, so that
 
-    depth = prefill * exp(residual)
+    depth = prefill * exp(residual * (1 - prefill_confidence))
 
 and, at the start of training (zero-initialised head), the network equals the classical
-method. A second head gives a confidence in ``[0, 1]``: the predicted probability that the
+method. The gate ``1 - prefill_confidence`` leaves the prefill where it is reliable (at and
+next to measurements, away from depth edges) and lets the network correct it where the
+classical method is unsure, so that it cannot add noise to the many easy pixels. A second head gives a confidence in ``[0, 1]``: the predicted probability that the
 depth lies within ``confidence_tolerance`` (relative) of the truth. Measured pixels keep
 their measured depth. Inputs are normalised by the median measured depth of each image, so
 the network sees relative depth and works at any scene scale.
@@ -17,7 +20,7 @@ Training (self-supervised from held-out LiDAR points, no dense ground truth) liv
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from kestrel_core.checkpoints import load_weights_strict, read_checkpoint, save_model
-from kestrel_core.fusion.completion import ClassicalCompletionConfig, complete_depth_classical
+from kestrel_core.fusion.guided_completion import GuidedCompletionConfig, complete_depth_guided
+from kestrel_core.fusion.occlusion import remove_occluded_points
 from kestrel_core.losses import edge_aware_smoothness
 
 __all__ = [
@@ -39,9 +43,9 @@ __all__ = [
     "save_completion_model",
 ]
 
-CHECKPOINT_FORMAT = "kestrel-depth-completion-1"
+CHECKPOINT_FORMAT = "kestrel-depth-completion-2"
 SHIPPED_MODEL = "depth_completion_small"
-IN_CHANNELS = 6  # rgb, measured mask, sparse / scale, log(prefill / scale)
+IN_CHANNELS = 7  # rgb, measured mask, sparse / scale, log(prefill / scale), prefill confidence
 
 
 @dataclass(frozen=True)
@@ -87,14 +91,15 @@ class DepthCompletionNet(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, image: torch.Tensor, sparse: torch.Tensor, prefill: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, image: torch.Tensor, sparse: torch.Tensor, prefill: torch.Tensor,
+                prefill_confidence: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Complete a batch.
 
         Args:
             image: ``(B, 3, H, W)`` RGB in ``[0, 1]``.
             sparse: ``(B, 1, H, W)`` metres, 0 or NaN where not measured.
             prefill: ``(B, 1, H, W)`` dense positive metres (e.g. :func:`prefill_depth`).
+            prefill_confidence: ``(B, 1, H, W)`` in ``[0, 1]``, the prefill's confidence.
 
         Returns:
             ``depth (B, 1, H, W)`` metres and ``confidence (B, 1, H, W)`` in ``[0, 1]``.
@@ -102,12 +107,14 @@ class DepthCompletionNet(nn.Module):
         if image.ndim != 4 or image.shape[1] != 3:
             raise ValueError(f"image must be (B, 3, H, W), got {tuple(image.shape)}")
         expected = (image.shape[0], 1, *image.shape[-2:])
-        if sparse.shape != expected or prefill.shape != expected:
-            raise ValueError(f"sparse and prefill must be {expected}, got {tuple(sparse.shape)}, {tuple(prefill.shape)}")
+        shapes = (sparse.shape, prefill.shape, prefill_confidence.shape)
+        if any(shape != expected for shape in shapes):
+            raise ValueError(f"sparse, prefill and prefill_confidence must be {expected}, got {shapes}")
         measured = torch.isfinite(sparse) & (sparse > 0)
         sparse = torch.where(measured, sparse, torch.zeros_like(sparse))
         scale = _median_scale(sparse, measured, prefill)
-        features = torch.cat((image, measured.to(image.dtype), sparse / scale, torch.log(prefill / scale)), dim=1)
+        features = torch.cat((image, measured.to(image.dtype), sparse / scale, torch.log(prefill / scale),
+                              prefill_confidence), dim=1)
         height, width = image.shape[-2:]
         multiple = 2**self.config.levels
         pad = (0, (-width) % multiple, 0, (-height) % multiple)
@@ -120,7 +127,8 @@ class DepthCompletionNet(nn.Module):
             skip = skips.pop()
             x = up(torch.cat((F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False), skip), 1))
         out = self.head(x)[..., :height, :width]
-        residual = self.config.max_log_residual * torch.tanh(out[:, :1])
+        gate = 1.0 - prefill_confidence.clamp(0.0, 1.0)
+        residual = self.config.max_log_residual * torch.tanh(out[:, :1]) * gate
         depth = torch.where(measured, sparse, prefill * torch.exp(residual))
         confidence = torch.where(measured, torch.ones_like(depth), torch.sigmoid(out[:, 1:] + 2.0))
         return depth, confidence
@@ -134,15 +142,23 @@ def _median_scale(sparse: torch.Tensor, measured: torch.Tensor, prefill: torch.T
     return scale.clamp_min(1e-3).view(-1, 1, 1, 1)
 
 
-def prefill_depth(sparse: np.ndarray, config: ClassicalCompletionConfig = ClassicalCompletionConfig()) -> np.ndarray:
-    """``(H, W)`` classical completion of ``(H, W)`` sparse metres, as the network's prefill.
+def prefill_depth(sparse: np.ndarray, image: np.ndarray,
+                  config: GuidedCompletionConfig = GuidedCompletionConfig()
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The network's inputs besides the image, from ``(H, W)`` sparse metres and the
+    ``(H, W, 3)`` image: the sparse depth without its occluded points (``config.occlusion``),
+    and the guided classical completion of it, as three ``(H, W)`` float32 arrays
+    ``(kept sparse, prefill depth, prefill confidence)``.
 
     Raises ``ValueError`` when no pixel is measured (there is nothing to complete from).
     """
-    dense, _ = complete_depth_classical(sparse, config)
+    sparse = np.asarray(sparse, dtype=np.float32)
+    if config.occlusion is not None:
+        sparse, _ = remove_occluded_points(sparse, config.occlusion)
+    dense, confidence = complete_depth_guided(sparse, image, replace(config, occlusion=None))
     if not np.isfinite(dense).all():
         raise ValueError("the sparse depth has no valid measurement")
-    return np.maximum(dense, 1e-3).astype(np.float32)
+    return sparse, np.maximum(dense, 1e-3).astype(np.float32), confidence
 
 
 def depth_completion_loss(depth: torch.Tensor, confidence: torch.Tensor, target: torch.Tensor,
@@ -157,14 +173,22 @@ def depth_completion_loss(depth: torch.Tensor, confidence: torch.Tensor, target:
         image: ``(B, 3, H, W)`` in ``[0, 1]`` for the edge-aware smoothness.
 
     Returns:
-        ``{"total", "depth", "smoothness", "confidence"}``: relative L1 at the held-out
-        points, edge-aware smoothness of depth divided by its mean, and the binary
-        cross-entropy of the confidence against "relative error below ``tolerance``".
+        ``{"total", "depth", "smoothness", "confidence"}``: the L1 error at the held-out
+        points divided by the mean held-out depth of their image (a metric error, weighted
+        alike at every depth within an image, made scale-free across images; a per-pixel
+        relative error would favour the nearer surface at ambiguous object edges), the
+        edge-aware smoothness of depth divided by its mean, and the binary cross-entropy of
+        the confidence against "relative error below ``tolerance``".
     """
     held_out = torch.isfinite(target) & (target > 0)
     safe_target = torch.where(held_out, target, torch.ones_like(target))
-    relative_error = ((depth - safe_target).abs() / safe_target)[held_out]
-    depth_term = relative_error.mean() if relative_error.numel() else depth.sum() * 0
+    count = held_out.sum(dim=(1, 2, 3), keepdim=True).clamp_min(1)
+    image_scale = (torch.where(held_out, target, torch.zeros_like(target)).sum(dim=(1, 2, 3), keepdim=True)
+                   / count).clamp_min(1e-6)
+    absolute_error = (depth - safe_target).abs()
+    scaled_error = (absolute_error / image_scale)[held_out]
+    depth_term = scaled_error.mean() if scaled_error.numel() else depth.sum() * 0
+    relative_error = (absolute_error / safe_target)[held_out]
     normalised = depth / depth.mean(dim=(2, 3), keepdim=True)
     smoothness = edge_aware_smoothness(normalised, image, gamma=10.0)
     correct = (relative_error.detach() < tolerance).to(confidence.dtype)
@@ -193,7 +217,7 @@ def load_completion_model(path: str | Path | None, device: str | torch.device = 
 
 def complete_depth_learned(image: np.ndarray, sparse: np.ndarray, model: DepthCompletionNet,
                            device: str | torch.device = "cpu",
-                           prefill_config: ClassicalCompletionConfig = ClassicalCompletionConfig(),
+                           prefill_config: GuidedCompletionConfig = GuidedCompletionConfig(),
                            ) -> tuple[np.ndarray, np.ndarray]:
     """Complete one image.
 
@@ -204,7 +228,8 @@ def complete_depth_learned(image: np.ndarray, sparse: np.ndarray, model: DepthCo
 
     Returns:
         ``dense (H, W)`` float32 metres and ``confidence (H, W)`` float32 in ``[0, 1]``;
-        with no measurement at all, all-NaN depth and zero confidence.
+        with no measurement at all, all-NaN depth and zero confidence. Points failing the
+        occlusion test of ``prefill_config`` are treated as empty.
     """
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
@@ -213,10 +238,13 @@ def complete_depth_learned(image: np.ndarray, sparse: np.ndarray, model: DepthCo
     sparse = np.asarray(sparse, dtype=np.float32)
     if not (np.isfinite(sparse) & (sparse > 0)).any():
         return np.full(sparse.shape, np.nan, np.float32), np.zeros(sparse.shape, np.float32)
-    prefill = prefill_depth(sparse, prefill_config)
+    sparse, prefill, prefill_confidence = prefill_depth(sparse, image, prefill_config)
     scale = 255.0 if image.dtype == np.uint8 else 1.0
+
+    def batch(array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(array).to(device)[None, None]
+
     with torch.inference_mode():
         rgb = torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1)[None].float() / scale
-        depth, confidence = model(rgb, torch.from_numpy(sparse).to(device)[None, None],
-                                  torch.from_numpy(prefill).to(device)[None, None])
+        depth, confidence = model(rgb, batch(sparse), batch(prefill), batch(prefill_confidence))
     return depth[0, 0].cpu().numpy(), confidence[0, 0].cpu().numpy()

@@ -37,7 +37,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
 from kestrel_core.device import resolve_device
-from kestrel_core.fusion import complete_depth_classical, paint_points, project_points, sparse_depth_image
+from kestrel_core.fusion import complete_depth_classical, complete_depth_guided, paint_points, project_points, sparse_depth_image
 from kestrel_core.fusion.continuous import BevGridConfig, bev_height_occupancy, bev_mean_features
 from kestrel_core.fusion.learned_completion import complete_depth_learned, load_completion_model
 from kestrel_core.geometry.camera import PinholeCamera
@@ -71,9 +71,10 @@ PARAMS = (
     ParamSpec("tf_timeout", 0.0, "Seconds to wait for a transform in the callback before the "
               "frame is skipped as missing_transform (the listener keeps filling the buffer).",
               minimum=0.0, maximum=5.0),
-    ParamSpec("completion", "classical", "Dense depth method: classical (morphological), "
-              "learned (small U-Net, model_path) or none (no depth/dense).",
-              choices=("classical", "learned", "none"), read_only=True),
+    ParamSpec("completion", "classical", "Dense depth method: classical (image-guided, "
+              "training-free), morphological (faster, ignores the image), learned (small U-Net "
+              "refining the classical result, model_path) or none (no depth/dense).",
+              choices=("classical", "morphological", "learned", "none"), read_only=True),
     ParamSpec("model_path", "", "Learned completion checkpoint; empty uses the shipped "
               "depth_completion_small.pt.", read_only=True),
     ParamSpec("device", "cpu", "Torch device for projection and the learned completion.",
@@ -268,7 +269,9 @@ class LidarCameraFusionNode(Node):
             return None
         if self._model is not None:
             return complete_depth_learned(rgb, sparse, self._model, self._device)[0]
-        return complete_depth_classical(sparse)[0]
+        if self._values["completion"] == "morphological":
+            return complete_depth_classical(sparse)[0]
+        return complete_depth_guided(sparse, rgb)[0]
 
 
 def main(args: list[str] | None = None) -> None:

@@ -3,6 +3,11 @@
 ``SPARSE.npy`` is either an ``(H, W)`` sparse depth image in metres (NaN or <= 0 where
 empty) or ``(N, 3)`` points in the camera's optical frame (x right, y down, z forward, m),
 projected with ``--fx --fy --cx --cy`` (z-buffered: the nearest point wins a pixel).
+
+Methods: ``classic`` (default) is the best training-free method, the image-guided
+edge-aware diffusion (:func:`~kestrel_core.fusion.guided_completion.complete_depth_guided`);
+``morphological`` the older IP-Basic-style completion that ignores the image; ``learned`` the
+small U-Net refining the ``classic`` result.
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ import torch
 
 from kestrel_core.device import resolve_device
 from kestrel_core.fusion import complete_depth_classical, project_points, sparse_depth_image
+from kestrel_core.fusion.guided_completion import complete_depth_guided
 from kestrel_core.fusion.learned_completion import complete_depth_learned, load_completion_model
 from kestrel_core.geometry.camera import PinholeCamera
 from kestrel_tools.image_io import read_image
 
-METHODS = ("classic", "learned")
+METHODS = ("classic", "morphological", "learned")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                                           "(needed for (N, 3) points)")
     parser.add_argument("--out", type=Path, required=True, help="output .npy path")
     parser.add_argument("--method", choices=METHODS, default="classic",
-                        help="classic: morphological (IP-Basic style); learned: small U-Net")
+                        help="classic: image-guided edge-aware diffusion; morphological: IP-Basic "
+                             "style, image not used; learned: small U-Net refining classic")
     parser.add_argument("--model", type=Path, help="learned model checkpoint (default: shipped)")
     parser.add_argument("--confidence-out", type=Path, help="also write the (H, W) confidence .npy")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (learned)")
@@ -76,8 +83,10 @@ def run(args: argparse.Namespace) -> int:
     if args.method == "learned":
         model = load_completion_model(args.model, device)
         dense, confidence = complete_depth_learned(image, sparse, model, device)
-    else:
+    elif args.method == "morphological":
         dense, confidence = complete_depth_classical(sparse)
+    else:
+        dense, confidence = complete_depth_guided(sparse, image)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.save(args.out, dense.astype(np.float32, copy=False))
     if args.confidence_out is not None:

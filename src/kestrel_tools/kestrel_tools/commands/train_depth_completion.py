@@ -1,4 +1,4 @@
-"""``kestrel train depth-completion``: self-supervised learned depth completion.
+"""``kestrel train depth-completion``: learned refinement of the guided classical completion.
 
 Trains on LiDAR scans simulated from the Middlebury Motorcycle depth (see
 :mod:`kestrel_tools.training.depth_completion` for the data and the held-out column split).
@@ -15,6 +15,7 @@ import torch
 from kestrel_core.device import resolve_device
 from kestrel_core.fusion.learned_completion import CompletionNetConfig
 from kestrel_tools.training.depth_completion import (
+    TARGETS,
     DepthCompletionTrainingConfig,
     ScanBank,
     motorcycle_scene,
@@ -27,12 +28,13 @@ DEFAULTS = DepthCompletionTrainingConfig()
 
 def add_parser(tasks: argparse._SubParsersAction) -> None:
     parser = tasks.add_parser(
-        "depth-completion", help="learned depth completion from held-out LiDAR points",
+        "depth-completion", help="learned depth completion refining the guided classical one",
         description="Train the small depth completion network (image + sparse depth -> dense "
                     "depth + confidence) on LiDAR scans simulated from the Middlebury "
-                    "Motorcycle depth with varied beam patterns. Inputs are one scan, "
-                    "targets the points of another scan the input lacks; only the left "
-                    "--train-columns share of the image is used, the rest stays held out.")
+                    "Motorcycle depth with varied beam patterns. Inputs are one scan; targets "
+                    "(--targets) the ground-truth depth or the points of another scan, where "
+                    "the input lacks a point; only the left --train-columns share of the "
+                    "image is used, the rest stays held out.")
     parser.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt)")
     parser.add_argument("--data-root", type=Path, help="folder holding stereo/motorcycle")
     parser.add_argument("--steps", type=int, default=DEFAULTS.steps)
@@ -42,6 +44,9 @@ def add_parser(tasks: argparse._SubParsersAction) -> None:
     parser.add_argument("--train-columns", type=float, default=DEFAULTS.train_columns,
                         help="share of image columns (from the left) used for training")
     parser.add_argument("--scans", type=int, default=DEFAULTS.scans, help="simulated scans")
+    parser.add_argument("--targets", choices=TARGETS, default=DEFAULTS.targets,
+                        help="held_out_points: another scan's points (self-supervised); ground_truth: "
+                             "the dense depth of the training columns (supervised)")
     parser.add_argument("--base-channels", type=int, default=CompletionNetConfig.base_channels)
     parser.add_argument("--max-log-residual", type=float, default=CompletionNetConfig.max_log_residual,
                         help="bound of the network's log-depth correction to the classical prefill")
@@ -59,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     config = DepthCompletionTrainingConfig(
         steps=args.steps, batch=args.batch, crop=args.crop, learning_rate=args.learning_rate,
-        train_columns=args.train_columns, scans=args.scans, seed=args.seed,
+        train_columns=args.train_columns, scans=args.scans, targets=args.targets, seed=args.seed,
         network=CompletionNetConfig(base_channels=args.base_channels,
                                     max_log_residual=args.max_log_residual))
     image, depth, camera = motorcycle_scene(args.data_root)

@@ -2,9 +2,14 @@
 
 Data: LiDAR scans simulated from one dense depth map (the Middlebury Motorcycle ground
 truth) with many beam patterns (beam count, vertical field of view, azimuth step, mounting
-height). The network never sees the dense depth: each step takes one scan as input (a random
-90 % of its points) and the points of a *second*, different scan that fall on pixels the
-input lacks as held-out targets, so the loss also covers the gaps between scan lines.
+height). Each step takes one scan as input (a random 90 % of its points). Targets, by
+``targets``: ``held_out_points`` (self-supervised, the dense depth is never used) are the
+points of a *second*, different scan that fall on pixels the input lacks, so the loss also
+covers the gaps between scan lines; ``ground_truth`` (supervised) is the dense depth of the
+training columns at every pixel the input lacks. The
+network refines the guided classical completion of the input (its "prefill"), computed once
+per scan on the whole training region, as at inference on a whole image (a prefill computed
+per crop would have errors at the crop borders that a whole image does not have).
 
 Split: training crops come only from the left ``train_columns`` share of the image; the
 columns to the right are never seen in training (neither as input nor as target), so they
@@ -37,6 +42,7 @@ from kestrel_core.fusion.simulated_lidar import default_T_lidar_cam
 from kestrel_core.geometry.camera import PinholeCamera
 
 __all__ = [
+    "TARGETS",
     "DepthCompletionTrainingConfig",
     "ScanBank",
     "held_out_columns",
@@ -44,6 +50,9 @@ __all__ = [
     "simulated_sparse_depth",
     "train_depth_completion",
 ]
+
+
+TARGETS = ("held_out_points", "ground_truth")
 
 
 @dataclass(frozen=True)
@@ -55,21 +64,30 @@ class DepthCompletionTrainingConfig:
         learning_rate: Adam, cosine decay to 5 % over ``steps``.
         train_columns: share of the image columns (from the left) training may touch.
         input_keep: share of the input scan's points given to the network.
+        targets: ``held_out_points`` (self-supervised: the points of another scan that the
+            input lacks) or ``ground_truth`` (supervised: the dense depth of the training
+            columns wherever the input lacks a point).
         smoothness_weight: weight of the edge-aware smoothness term.
         beams: inclusive range of simulated beam counts.
+        fov_edge_deg: range of the lower (negated) and upper limits of the vertical field of
+            view in degrees; from 15 deg up, the scans cover the whole image of Motorcycle
+            (about +-14 deg), as a LiDAR chosen for the camera would, so no training target
+            lies in an image band no beam reaches.
         scans: number of simulated scans in the bank.
         seed: seeds the scans, the crops and the initial weights.
     """
 
-    steps: int = 700
+    steps: int = 800
     batch: int = 4
     crop: tuple[int, int] = (128, 128)
-    learning_rate: float = 2e-3
+    learning_rate: float = 1e-3
     train_columns: float = 0.6
     input_keep: float = 0.9
+    targets: str = "held_out_points"
     smoothness_weight: float = 0.02
     beams: tuple[int, int] = (12, 96)
-    scans: int = 16
+    fov_edge_deg: tuple[float, float] = (15.0, 20.0)
+    scans: int = 32
     log_every: int = 25
     seed: int = 0
     network: CompletionNetConfig = field(default_factory=CompletionNetConfig)
@@ -81,8 +99,12 @@ class DepthCompletionTrainingConfig:
             raise ValueError(f"crop must be at least 32x32, got {self.crop}")
         if not 0 < self.train_columns < 1 or not 0 < self.input_keep <= 1:
             raise ValueError("train_columns must be in (0, 1) and input_keep in (0, 1]")
+        if self.targets not in TARGETS:
+            raise ValueError(f"targets must be one of {TARGETS}, got {self.targets!r}")
         if not 1 <= self.beams[0] <= self.beams[1]:
             raise ValueError(f"beams must be (low, high) with 1 <= low <= high, got {self.beams}")
+        if not 0 < self.fov_edge_deg[0] <= self.fov_edge_deg[1] < 90:
+            raise ValueError(f"fov_edge_deg must be (low, high) with 0 < low <= high < 90, got {self.fov_edge_deg}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
 
@@ -115,18 +137,24 @@ class ScanBank:
         if usable < config.crop[1] or camera.height < config.crop[0]:
             raise ValueError(f"crop {config.crop} does not fit the {camera.height}x{usable} training region")
         self.image = image[:, :usable]
-        self.scans = []
+        self.depth = depth[:, :usable]
+        self.scans: list[np.ndarray] = []  # (H, usable) every point of each scan
+        self.inputs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # kept, prefill, confidence
         for _ in range(config.scans):
-            low = -self.rng.uniform(10.0, 20.0)
-            high = self.rng.uniform(10.0, 20.0)
+            low = -self.rng.uniform(*config.fov_edge_deg)
+            high = self.rng.uniform(*config.fov_edge_deg)
             sparse = simulated_sparse_depth(
                 depth, camera, int(self.rng.integers(config.beams[0], config.beams[1] + 1)),
                 (low, high), float(self.rng.uniform(0.1, 0.3)), float(self.rng.uniform(0.0, 0.3)))
-            self.scans.append(sparse[:, :usable])
+            sparse = sparse[:, :usable]
+            self.scans.append(sparse)
+            given = np.where(self.rng.random(sparse.shape) <= config.input_keep, sparse, np.nan)
+            self.inputs.append(prefill_depth(given.astype(np.float32), self.image))
 
-    def sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """A batch: ``image (B, 3, h, w)`` in [0, 1], ``sparse``, ``prefill`` and held-out
-        ``target`` ``(B, 1, h, w)`` metres (NaN where absent)."""
+    def sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A batch: ``image (B, 3, h, w)`` in [0, 1], then ``(B, 1, h, w)`` each: ``sparse``
+        (occlusion-tested input), ``prefill`` metres, ``prefill_confidence`` and held-out
+        ``target`` metres (NaN where absent)."""
         items = [self._one() for _ in range(self.config.batch)]
         return tuple(torch.from_numpy(np.stack(parts)) for parts in zip(*items))  # type: ignore[return-value]
 
@@ -137,15 +165,14 @@ class ScanBank:
             top = self.rng.integers(self.image.shape[0] - rows + 1)
             left = self.rng.integers(self.image.shape[1] - cols + 1)
             window = (slice(top, top + rows), slice(left, left + cols))
-            sparse = self.scans[first][window].copy()
-            sparse[self.rng.random(sparse.shape) > self.config.input_keep] = np.nan
-            target = self.scans[second][window].copy()
+            sparse, prefill, prefill_confidence = (array[window] for array in self.inputs[first])
+            truth = self.depth if self.config.targets == "ground_truth" else self.scans[second]
+            target = truth[window].copy()
             target[np.isfinite(sparse)] = np.nan
             if np.isfinite(sparse).sum() >= 20 and np.isfinite(target).sum() >= 20:
                 break
         image = self.image[window].astype(np.float32).transpose(2, 0, 1) / 255.0
-        prefill = prefill_depth(sparse)
-        arrays = (image, sparse[None], prefill[None], target[None])
+        arrays = (image, sparse[None], prefill[None], prefill_confidence[None], target[None])
         if self.rng.random() < 0.5:
             arrays = tuple(a[..., ::-1] for a in arrays)
         return tuple(np.ascontiguousarray(a) for a in arrays)
@@ -164,8 +191,8 @@ def train_depth_completion(bank: ScanBank, config: DepthCompletionTrainingConfig
     averages: dict[str, float] = {}
     final: dict[str, float] = {}
     for step in range(1, config.steps + 1):
-        image, sparse, prefill, target = (t.to(device) for t in bank.sample())
-        depth, confidence = model(image, sparse, prefill)
+        image, sparse, prefill, prefill_confidence, target = (t.to(device) for t in bank.sample())
+        depth, confidence = model(image, sparse, prefill, prefill_confidence)
         losses = depth_completion_loss(depth, confidence, target, image, config.smoothness_weight,
                                        config.network.confidence_tolerance)
         optimiser.zero_grad(set_to_none=True)

@@ -198,6 +198,12 @@ def test_parameters_map_to_the_core_config_and_bad_combinations_are_rejected():
     wide = relocalization_config(values, config.localization)
     assert (wide.search_radius_cells, wide.rotation_bins) == (24, 31)
     assert wide.min_score == config.localization.min_score
+    # the motion prior: degrees in, radians out, per metre too; a zero sigma turns it off
+    prior = mapper_config(values | {"motion_sigma_xy": 0.2, "motion_sigma_yaw_deg": 0.5,
+                                    "motion_sigma_xy_per_metre": 0.1, "motion_sigma_yaw_deg_per_metre": 2.0})
+    np.testing.assert_allclose(prior.motion_sigma, (0.2, 0.2, np.radians(0.5)))
+    np.testing.assert_allclose(prior.motion_sigma_per_metre, (0.1, 0.1, np.radians(2.0)))
+    assert mapper_config(values | {"motion_sigma_xy": 0.0}).motion_sigma is None
     for bad, message in (({"rotation_bins": 8}, "odd"), ({"relocalization_rotation_bins": 30}, "odd"),
                          ({"min_obstacle_height": 2.0, "max_obstacle_height": 1.0}, "below")):
         with pytest.raises(ParameterValueError, match=message):

@@ -111,6 +111,18 @@ PARAMS = (
               maximum=30.0, read_only=True),
     ParamSpec("min_score", 0.2, "Normalised correlation a localization needs to be accepted.",
               minimum=-1.0, maximum=1.0, read_only=True),
+    ParamSpec("motion_sigma_xy", 0.1, "Odometry motion prior weighed into localization: "
+              "standard deviation (m) of x and y before the robot moves; 0 turns the prior off "
+              "(flat prior over the window).", minimum=0.0, maximum=10.0, read_only=True),
+    ParamSpec("motion_sigma_yaw_deg", 0.02, "Motion prior: heading standard deviation (deg) "
+              "before the robot moves.", minimum=0.0, maximum=90.0, read_only=True),
+    ParamSpec("motion_sigma_xy_per_metre", 0.05, "Motion prior: x and y standard deviation "
+              "added per metre of odometry since the last observation.", minimum=0.0,
+              maximum=10.0, read_only=True),
+    ParamSpec("motion_sigma_yaw_deg_per_metre", 0.45, "Motion prior: heading standard "
+              "deviation (deg) added per metre of odometry. Raise it for odometry whose heading "
+              "drifts faster than a car's wheel odometry.", minimum=0.0, maximum=90.0,
+              read_only=True),
     ParamSpec("odom_jump_distance", 1.0, "Odometry moving more than this (m) between two "
               "observations is a jump: re-localize with the wide window.", minimum=0.01,
               maximum=1000.0, read_only=True),
@@ -139,6 +151,13 @@ def _odd(values: dict, name: str) -> int:
     return values[name]
 
 
+def motion_sigma(values: dict) -> tuple[float, float, float] | None:
+    """The motion prior's ``(x, y, yaw)`` standard deviations at rest, or None (no prior)
+    when ``motion_sigma_xy`` or ``motion_sigma_yaw_deg`` is 0."""
+    xy, yaw_deg = values["motion_sigma_xy"], values["motion_sigma_yaw_deg"]
+    return None if xy == 0 or yaw_deg == 0 else (xy, xy, float(np.radians(yaw_deg)))
+
+
 def mapper_config(values: dict) -> MapperConfig:
     """The core's config from the node's parameter values."""
     if values["min_obstacle_height"] >= values["max_obstacle_height"]:
@@ -156,7 +175,10 @@ def mapper_config(values: dict) -> MapperConfig:
                 rotation_bins=_odd(values, "rotation_bins"),
                 rotation_step=float(np.radians(values["rotation_step_deg"])),
                 min_score=values["min_score"]),
-            localize=values["localize"], loop_closure=values["loop_closure"])
+            localize=values["localize"], loop_closure=values["loop_closure"],
+            motion_sigma=motion_sigma(values), motion_sigma_per_metre=(
+                values["motion_sigma_xy_per_metre"], values["motion_sigma_xy_per_metre"],
+                float(np.radians(values["motion_sigma_yaw_deg_per_metre"]))))
     except ValueError as err:
         raise ParameterValueError(f"invalid mapping parameters: {err}") from err
 

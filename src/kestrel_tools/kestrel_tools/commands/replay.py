@@ -118,6 +118,11 @@ def _replay(bag, options, args: argparse.Namespace) -> int:
                       f"did not acknowledge every message within {FLUSH_TIMEOUT_S:.0f} s",
                       file=sys.stderr)
             if recorder is not None:
+                played = {t: n for t, n in player.stats.published.items() if t in recorder.topics}
+                short = recorder.wait_for_counts(played, FLUSH_TIMEOUT_S)
+                if short:
+                    print(f"kestrel replay: warning: the recorder got fewer messages than were "
+                          f"played on {', '.join(short)}", file=sys.stderr)
                 recorder.wait_idle(args.record_idle)
         except KeyboardInterrupt:
             interrupted = True

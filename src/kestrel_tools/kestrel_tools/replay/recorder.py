@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -172,6 +172,23 @@ class BagRecorder:
                     return False
                 self._changed.wait(remaining)
         return True
+
+    def wait_for_counts(self, expected: Mapping[str, int], timeout: float) -> list[str]:
+        """Wait, at most ``timeout`` seconds, until each topic of ``expected`` has at least
+        its count of recorded messages; the topics still short.
+
+        After a replay, its own played topics are known to have reached this process (their
+        publishers were acknowledged), but the callbacks that write them may still be queued
+        behind a busy executor; an idle wait alone could then close the bag before them.
+        """
+        end = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                short = [t for t, n in expected.items() if self.counts[t] < n]
+                remaining = end - time.monotonic()
+                if not short or remaining <= 0:
+                    return short
+                self._changed.wait(remaining)
 
     def wait_idle(self, idle: float, limit: float | None = None) -> None:
         """Return once ``idle`` seconds pass with no new message, counted from now or from

@@ -8,8 +8,10 @@ from rclpy.node import Node
 from kestrel_ros.health import HealthStats
 
 DIAGNOSTICS_TOPIC = "/diagnostics"
-# Causes expected while a node starts (TF not yet filled): logged as warnings, not errors.
-WAITING_CAUSES = frozenset({"missing_transform"})
+# Skip causes that are not bad input, logged as warnings rather than errors: a transform not
+# yet in TF (expected while a node starts) and an image stream that changed its size or
+# encoding (the node starts again on the new stream).
+WARNING_CAUSES = frozenset({"missing_transform", "stream_reset"})
 
 
 class DiagnosticsReporter:
@@ -48,13 +50,12 @@ class DiagnosticsReporter:
 
     def skipped(self, bad: BadInput) -> None:
         """Count a frame skipped for ``bad`` and log it, throttled per cause: a warning for
-        the causes of :data:`WAITING_CAUSES` (the node waits for them to clear), an error
-        for any other bad input."""
+        the causes of :data:`WARNING_CAUSES`, an error for any other bad input."""
         line = self.stats.frame_dropped(bad.cause, bad.detail)
         if line is None:
             return
         # Two call sites: rclpy fixes the severity of each logging call site at its first call.
-        if bad.cause in WAITING_CAUSES:
+        if bad.cause in WARNING_CAUSES:
             self._node.get_logger().warning(line)
         else:
             self._node.get_logger().error(line)

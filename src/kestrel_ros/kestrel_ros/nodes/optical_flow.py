@@ -203,9 +203,7 @@ class OpticalFlowNode(Node):
         detail = (f"stream changed from {previous.size[0]}x{previous.size[1]} {previous.encoding} "
                   f"to {frame.size[0]}x{frame.size[1]} {frame.encoding}; flow restarts at the "
                   "next frame")
-        line = self._diagnostics.stats.frame_dropped("stream_reset", detail)
-        if line is not None:
-            self.get_logger().warning(line)
+        self._diagnostics.skipped(BadInput("stream_reset", detail))
 
     # ----------------------------------------------------------------- processing
     def _flow(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:

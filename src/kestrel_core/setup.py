@@ -12,7 +12,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
     ],
-    install_requires=["numpy", "torch", "opencv-python-headless", "scipy"],
+    install_requires=["numpy", "torch", "opencv-python-headless", "scipy", "numba"],
     zip_safe=True,
     maintainer="Kestrel developers",
     description="Kestrel perception algorithms (torch, numpy); free of ROS.",

@@ -1,4 +1,5 @@
-"""Stereo matching: semi-global matching in torch (CPU or CUDA) and an OpenCV baseline.
+"""Stereo matching: semi-global matching in torch (CPU or CUDA; compiled loops on a CPU
+where numba is installed) and an OpenCV baseline.
 
 Typical use::
 
@@ -14,7 +15,7 @@ from kestrel_core.stereo.aggregation import aggregate_costs
 from kestrel_core.stereo.config import SGMConfig
 from kestrel_core.stereo.cost import compute_matching_cost
 from kestrel_core.stereo.opencv_baseline import OpenCVSGBMConfig, opencv_sgbm_disparity
-from kestrel_core.stereo.pipeline import StereoResult, compute_disparity, disparity_from_cost_volume
+from kestrel_core.stereo.pipeline import StereoResult, compute_disparity, disparity_from_cost_volume, warm_up
 from kestrel_core.stereo.workspace import Workspace
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "aggregate_costs",
     "compute_disparity",
     "disparity_from_cost_volume",
+    "warm_up",
     "OpenCVSGBMConfig",
     "opencv_sgbm_disparity",
 ]

@@ -35,7 +35,9 @@ Implementation notes (why it looks the way it does):
 
 On CUDA the same code runs, but each step is a handful of small kernel launches, so it
 is launch-bound (about ``8 * (H + W)`` launches per frame); a fused kernel would be the
-next step there.
+next step there. On a CPU the pipeline uses :mod:`kestrel_core.stereo.compiled` instead
+wherever it applies: the same recurrence as compiled loops, with identical results and
+about three times faster; this module stays the reference that every device can run.
 """
 
 from __future__ import annotations

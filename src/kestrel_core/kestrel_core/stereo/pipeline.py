@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from kestrel_core.device import resolve_device
+from kestrel_core.stereo import compiled
 from kestrel_core.stereo.aggregation import aggregate_hwd, aggregation_dtypes
 from kestrel_core.stereo.config import SGMConfig
 from kestrel_core.stereo.cost import cost_volume_hwd
@@ -20,7 +21,13 @@ from kestrel_core.stereo.refinement import (
 )
 from kestrel_core.stereo.workspace import Workspace
 
-__all__ = ["StereoResult", "compute_disparity", "disparity_from_cost_volume"]
+__all__ = ["StereoResult", "compute_disparity", "disparity_from_cost_volume", "warm_up", "KERNELS"]
+
+KERNELS = ("auto", "torch")
+"""How the aggregation runs: ``"auto"`` uses the compiled CPU kernels
+(:mod:`kestrel_core.stereo.compiled`, bit-identical results) where they apply and the torch
+reference elsewhere; ``"torch"`` always uses the torch reference, the code that also runs
+on CUDA."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,7 @@ def compute_disparity(
     device: str | torch.device = "auto",
     *,
     workspace: Workspace | None = None,
+    kernel: str = "auto",
 ) -> StereoResult:
     """Disparity of a rectified pair by semi-global matching.
 
@@ -65,14 +73,16 @@ def compute_disparity(
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         workspace: scratch buffers to reuse between calls (recommended for streams; see
             :class:`kestrel_core.stereo.Workspace`).
+        kernel: one of :data:`KERNELS`.
 
     Returns:
         :class:`StereoResult` on ``device``.
 
     Raises:
-        ValueError: bad images (e.g. left and right sizes differ), config or device.
+        ValueError: bad images (e.g. left and right sizes differ), config, device or kernel.
     """
     config = _check_config(config)
+    _check_kernel(kernel)
     dev = resolve_device(device)
     ws = workspace if workspace is not None else Workspace()
     with torch.inference_mode(), serial_ops(dev) as threads:
@@ -86,7 +96,7 @@ def compute_disparity(
         cost_dtype = torch.uint8 if path_dtype == torch.uint8 else torch.int16
         cost = ws.get("sgm_cost", (height, width, config.max_disparity), cost_dtype, dev)
         cost_volume_hwd(gray_left, gray_right, config, out=cost, workers=workers)
-        return _from_descending(cost, config, ws, cost_range, workers)
+        return _from_descending(cost, config, ws, cost_range, workers, kernel)
 
 
 def disparity_from_cost_volume(
@@ -94,6 +104,7 @@ def disparity_from_cost_volume(
     config: SGMConfig | None = None,
     *,
     workspace: Workspace | None = None,
+    kernel: str = "auto",
 ) -> StereoResult:
     """Everything after the unary cost: aggregation, selection and filtering.
 
@@ -107,15 +118,17 @@ def disparity_from_cost_volume(
             dtype, on any device (the computation runs there).
         config: matcher parameters (the cost-type fields are ignored).
         workspace: optional reusable scratch buffers.
+        kernel: one of :data:`KERNELS`.
 
     Returns:
         :class:`StereoResult` on ``cost.device``.
 
     Raises:
-        ValueError: wrong shape or dtype, non-finite values, or a disparity count that
-            does not match ``config.max_disparity``.
+        ValueError: wrong shape or dtype, non-finite values, a disparity count that
+            does not match ``config.max_disparity``, or an unknown kernel.
     """
     config = _check_config(config)
+    _check_kernel(kernel)
     if not isinstance(cost, torch.Tensor) or cost.ndim != 3:
         raise ValueError(f"cost must be a (D, H, W) torch.Tensor, got {getattr(cost, 'shape', type(cost))}")
     if cost.shape[0] != config.max_disparity:
@@ -130,7 +143,7 @@ def disparity_from_cost_volume(
     with torch.inference_mode(), serial_ops(cost.device) as threads:
         descending = cost.flip(0).permute(1, 2, 0).contiguous()
         workers = worker_count(cost.device, min(cost.shape[1:]), threads)
-        return _from_descending(descending, config, ws, None, workers)
+        return _from_descending(descending, config, ws, None, workers, kernel)
 
 
 def _check_config(config: SGMConfig | None) -> SGMConfig:
@@ -141,22 +154,54 @@ def _check_config(config: SGMConfig | None) -> SGMConfig:
     return config
 
 
+def warm_up(config: SGMConfig | None = None, device: str | torch.device = "auto") -> None:
+    """Match a small synthetic pair once with ``config`` on ``device``, so that one-time
+    costs are paid before the first real frame: above all, compiling the CPU kernels
+    (several seconds where numba's on-disk cache is cold, e.g. on a fresh install)."""
+    config = _check_config(config)
+    generator = torch.Generator().manual_seed(0)
+    width = config.min_disparity + config.max_disparity + 16
+    left = torch.randint(0, 256, (16, width), generator=generator, dtype=torch.uint8)
+    right = torch.roll(left, -config.min_disparity - 1, dims=1)
+    compute_disparity(left, right, config, device)
+
+
+def _check_kernel(kernel: str) -> None:
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+
+
 def _from_descending(
-    cost: torch.Tensor, config: SGMConfig, ws: Workspace, cost_range: tuple[int, int] | None, workers: int
+    cost: torch.Tensor,
+    config: SGMConfig,
+    ws: Workspace,
+    cost_range: tuple[int, int] | None,
+    workers: int,
+    kernel: str,
 ) -> StereoResult:
     """Aggregate and select on an ``(H, W, D)`` volume whose index ``k`` holds disparity
     ``min_disparity + D - 1 - k``. ``cost_range`` bounds an integer volume (skips a
-    min/max pass); ``workers`` aggregate concurrently."""
+    min/max pass); ``workers`` aggregate concurrently; ``kernel`` as in
+    :data:`KERNELS`."""
     p1, p2, paths = config.p1, config.p2, config.num_paths
-    known = cost_range if cost_range is not None and not cost.dtype.is_floating_point else None
+    integer = not cost.dtype.is_floating_point
+    known = cost_range if cost_range is not None and integer else None
+    if integer and known is None:
+        known = (int(cost.min()), int(cost.max()))
     path_dtype, dtype = aggregation_dtypes(cost, p1, p2, paths, known)
     if path_dtype != cost.dtype:
         cost = cost.to(path_dtype)
-    total = ws.get("sgm_total", tuple(cost.shape), dtype, cost.device)
     largest = config.min_disparity + config.max_disparity - 1  # the disparity of index 0
-    collector = SelectionCollector(tuple(cost.shape), largest, cost.device)
-    aggregate_hwd(cost, p1, p2, paths, out=total, workspace=ws, finalize=collector, workers=workers)
-    selection = collector.result()
+    total = ws.get("sgm_total", tuple(cost.shape), dtype, cost.device)
+    use_compiled = kernel == "auto" and known is not None and known[0] >= 0
+    if use_compiled and compiled.supports(cost, p1, p2, paths, known[1]):
+        selection = compiled.aggregate_and_select(
+            cost.contiguous(), int(p1), int(p2), paths, largest, workers, scratch=total
+        )
+    else:
+        collector = SelectionCollector(tuple(cost.shape), largest, cost.device)
+        aggregate_hwd(cost, p1, p2, paths, out=total, workspace=ws, finalize=collector, workers=workers)
+        selection = collector.result()
 
     disparity = selection.disparity.to(torch.float32)
     if config.subpixel:

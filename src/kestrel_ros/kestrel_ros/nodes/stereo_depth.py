@@ -29,6 +29,7 @@ from kestrel_core.stereo import (
     Workspace,
     compute_disparity,
     opencv_sgbm_disparity,
+    warm_up,
 )
 from kestrel_ros.compat.approximate_time import stamp_ns
 from kestrel_ros.compat.message_filters import ApproximateTimeSynchronizer, Subscriber
@@ -126,6 +127,9 @@ class StereoDepthNode(Node):
         self._sgm_config = sgm_config_from_params(self._values)
         self._device = resolve_device(self._values["device"])
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        if self._values["method"] == "sgm" and self._device.type == "cpu":
+            # before subscribing: the first frame should not pay for compiling the CPU kernels
+            warm_up(self._sgm_config, self._device)
 
         self._left_info = CameraModelCache()
         self._right_info = CameraModelCache()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from kestrel_core.flow import LKConfig, dense_lucas_kanade, flow_epe, flow_outlier_rate
-from kestrel_core.fusion import complete_depth_classical, default_T_lidar_cam, project_points, \
+from kestrel_core.fusion import complete_depth_guided, default_T_lidar_cam, project_points, \
     simulate_lidar_from_depth, sparse_depth_image
 from kestrel_core.geometry.stereo import disparity_to_depth
 from kestrel_core.stereo import SGMConfig, compute_disparity
@@ -61,7 +61,7 @@ def test_depth_scores_equal_the_core(results, motorcycle, direct_disparity):
     points = simulate_lidar_from_depth(truth, left, n_beams=CONFIG.lidar_beams)
     camera_t_lidar = np.linalg.inv(default_T_lidar_cam())
     sparse = sparse_depth_image(project_points(points, camera_t_lidar, left), left.height, left.width)
-    dense, _ = complete_depth_classical(sparse.numpy())
+    dense, _ = complete_depth_guided(sparse.numpy(), motorcycle.left)
     summary = results["depth"].summary
     for source, depth in (("stereo", stereo_depth), ("lidar", dense)):
         for key, value in depth_metrics(depth, truth).items():

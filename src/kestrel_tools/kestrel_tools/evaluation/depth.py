@@ -1,4 +1,8 @@
-"""Depth task: depth from stereo and from classical LiDAR completion vs ``/ground_truth/depth``.
+"""Depth task: depth from stereo and from the LiDAR scan's completion vs ``/ground_truth/depth``.
+
+The scan is completed as the ``lidar_camera_fusion`` node and ``kestrel complete-depth``
+do by default: image-guided (:func:`kestrel_core.fusion.complete_depth_guided`) with the
+left image of the same stamp.
 
 Scores (over pixels with ground truth and an estimate; ``density`` is the share of
 ground-truth pixels that have one): RMSE and MAE in metres, AbsRel = mean(|e| / gt), and
@@ -10,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from kestrel_core.fusion import complete_depth_classical, project_points, sparse_depth_image
+from kestrel_core.fusion import complete_depth_guided, project_points, sparse_depth_image
 from kestrel_core.geometry.stereo import disparity_to_depth
 from kestrel_ros.conversions.camera_info import camera_info_to_model
 from kestrel_ros.conversions.pointcloud2 import xyz_array
@@ -25,7 +29,8 @@ from kestrel_tools.evaluation.tf_static import StaticTransforms
 from kestrel_tools.sample import topics
 
 STEREO_REQUIRED = (*topics.STEREO_INPUTS, topics.GT_DEPTH)
-LIDAR_REQUIRED = (topics.LIDAR_POINTS, topics.LEFT_INFO, topics.GT_DEPTH, topics.TF_STATIC)
+LIDAR_REQUIRED = (topics.LIDAR_POINTS, topics.LEFT_IMAGE, topics.LEFT_INFO, topics.GT_DEPTH,
+                  topics.TF_STATIC)
 METRICS = ("rmse", "mae", "abs_rel", "delta_1_25", "density")
 
 
@@ -49,12 +54,13 @@ def depth_metrics(depth: np.ndarray, truth: np.ndarray) -> dict[str, float]:
             "density": float(both.sum() / known.sum())}
 
 
-def completed_lidar_depth(points: np.ndarray, camera_t_lidar: np.ndarray,
-                          camera) -> tuple[np.ndarray, np.ndarray]:
-    """Sparse ``(H, W)`` LiDAR depth in ``camera`` and its classical completion (metres)."""
+def completed_lidar_depth(points: np.ndarray, camera_t_lidar: np.ndarray, camera,
+                          image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse ``(H, W)`` LiDAR depth in ``camera`` and its image-guided completion
+    (metres); ``image`` is the camera's ``(H, W, 3)`` or ``(H, W)`` picture."""
     projection = project_points(torch.from_numpy(points), camera_t_lidar, camera)
     sparse = sparse_depth_image(projection, camera.height, camera.width).numpy()
-    dense, _ = complete_depth_classical(sparse)
+    dense, _ = complete_depth_guided(sparse, image)
     return sparse, dense
 
 
@@ -105,14 +111,14 @@ def _score_stereo(bag: BagReader, options: EvalOptions, result: TaskResult) -> N
 
 def _score_lidar(bag: BagReader, options: EvalOptions, result: TaskResult) -> None:
     transforms, rows = StaticTransforms(bag), []
-    groups = synchronized(bag, (topics.LIDAR_POINTS, topics.LEFT_INFO, topics.GT_DEPTH))
+    groups = synchronized(bag, (topics.LIDAR_POINTS, topics.LEFT_IMAGE, topics.LEFT_INFO, topics.GT_DEPTH))
     for stamp, group in progress(groups, bag.message_count(topics.LIDAR_POINTS), "depth lidar",
                                  options.progress):
         camera = camera_info_to_model(group[topics.LEFT_INFO])
         cloud = group[topics.LIDAR_POINTS]
         camera_t_lidar = transforms.lookup(camera.frame_id, cloud.header.frame_id)
-        sparse, dense = completed_lidar_depth(xyz_array(cloud, skip_nans=True),
-                                              camera_t_lidar, camera)
+        sparse, dense = completed_lidar_depth(xyz_array(cloud, skip_nans=True), camera_t_lidar,
+                                              camera, image_array(group[topics.LEFT_IMAGE]))
         truth = float_map(group[topics.GT_DEPTH])
         rows.append({"stamp_ns": stamp, "source": "lidar", **depth_metrics(dense, truth),
                      "lidar_pixels": int(np.isfinite(sparse).sum())})
@@ -124,5 +130,6 @@ def _score_lidar(bag: BagReader, options: EvalOptions, result: TaskResult) -> No
                 Figure("depth_lidar_error", "error", np.abs(dense - truth),
                        "completion |depth error| (m)", 0.5)]
     _add(result, "lidar", rows)
-    result.notes.append("lidar: scan projected with /tf_static into the left camera, filled by "
-                        "kestrel_core.fusion.complete_depth_classical (default config).")
+    result.notes.append("lidar: scan projected with /tf_static into the left camera, completed "
+                        "along the left image by kestrel_core.fusion.complete_depth_guided "
+                        "(default config).")

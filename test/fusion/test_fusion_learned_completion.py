@@ -170,11 +170,27 @@ def test_shipped_model_beats_guided_classical_on_held_out_columns(motorcycle):
 
     print(f"\nheld-out columns, 32 beams (RMSE, MAE): guided classical {errors(classical)}, "
           f"learned {errors(learned)}")
-    # the shipped model lowers the RMSE of its prefill slightly, but not (yet) its MAE: the
-    # bench records the "learned beats classical on both" target as missed; guard against a
-    # model that makes the prefill worse (1 % MAE allowance, the measured gap is 0.25 %)
+    # the shipped model (propagation head) beats its prefill on both, by about 1 % (RMSE)
+    # and 2.5 % (MAE) when trained; either alone could be luck, both together are the target
     assert errors(learned)[0] < errors(classical)[0]
-    assert errors(learned)[1] < 1.01 * errors(classical)[1]
+    assert errors(learned)[1] < errors(classical)[1]
     error = np.abs(learned - depth)[evaluated]
     confident = confidence[evaluated] > np.median(confidence[evaluated])
     assert error[confident].mean() < error[~confident].mean()  # confidence ranks the errors
+
+
+def test_targets_from_several_scans_merge_their_points(motorcycle):
+    from kestrel_tools.training.depth_completion import DepthCompletionTrainingConfig, ScanBank
+
+    camera, depth = motorcycle
+    image = np.full((camera.height, camera.width, 3), 128, np.uint8)
+    counts = {}
+    for target_scans in (1, 3):
+        config = DepthCompletionTrainingConfig(batch=8, crop=(96, 96), scans=4, target_scans=target_scans,
+                                               beams=(32, 32), seed=2)
+        _, sparse, _, _, target = ScanBank(image, depth, camera, config).sample()
+        assert not (torch.isfinite(sparse) & torch.isfinite(target)).any()  # still held out
+        counts[target_scans] = int(torch.isfinite(target).sum())
+    assert counts[3] > 1.5 * counts[1]  # three scans cover more of the gaps than one
+    with pytest.raises(ValueError, match="target_scans"):
+        DepthCompletionTrainingConfig(scans=3, target_scans=3)

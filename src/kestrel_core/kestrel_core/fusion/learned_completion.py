@@ -2,14 +2,20 @@
 
 A small U-Net refines the image-guided classical completion
 (:func:`~kestrel_core.fusion.guided_completion.complete_depth_guided`, the "prefill") with
-the image and the prefill's own confidence: it predicts a log-depth residual, so that
+the image and the prefill's own confidence. Its output acts on the prefill in one of two
+ways (``CompletionNetConfig.head``); with the zero-initialised head the network starts as
+the classical method either way:
 
-    depth = prefill * exp(residual * (1 - prefill_confidence))
+- ``residual``: a log-depth residual, ``depth = prefill * exp(residual * (1 -
+  prefill_confidence))``. The gate leaves the prefill where it is reliable (at and next to
+  measurements, away from depth edges) and lets the network correct it where the
+  classical method is unsure.
+- ``propagation``: per-pixel scales of the classical method's own edge weights (Lab colour
+  similarity between neighbours), then Jacobi sweeps of its diffusion from the prefill
+  (:mod:`kestrel_core.fusion.affinity_propagation`): depth keeps being a weighted mean of
+  measurements, but spreads along the edges the network learned.
 
-and, at the start of training (zero-initialised head), the network equals the classical
-method. The gate ``1 - prefill_confidence`` leaves the prefill where it is reliable (at and
-next to measurements, away from depth edges) and lets the network correct it where the
-classical method is unsure, so that it cannot add noise to the many easy pixels. A second head gives a confidence in ``[0, 1]``: the predicted probability that the
+A second output gives a confidence in ``[0, 1]``: the predicted probability that the
 depth lies within ``confidence_tolerance`` (relative) of the truth. Measured pixels keep
 their measured depth. Inputs are normalised by the median measured depth of each image, so
 the network sees relative depth and works at any scene scale.
@@ -29,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kestrel_core.checkpoints import load_weights_strict, read_checkpoint, save_model
+from kestrel_core.fusion.affinity_propagation import edge_weights, propagate, rgb_to_lab
 from kestrel_core.fusion.guided_completion import GuidedCompletionConfig, complete_depth_guided
 from kestrel_core.fusion.occlusion import remove_occluded_points
 from kestrel_core.losses import edge_aware_smoothness
@@ -46,6 +53,8 @@ __all__ = [
 CHECKPOINT_FORMAT = "kestrel-depth-completion-2"
 SHIPPED_MODEL = "depth_completion_small"
 IN_CHANNELS = 7  # rgb, measured mask, sparse / scale, log(prefill / scale), prefill confidence
+HEADS = ("residual", "propagation")
+MAX_LOG_AFFINITY_SCALE = 4.0  # the propagation head rescales edge weights by exp(+-4) at most
 
 
 @dataclass(frozen=True)
@@ -53,21 +62,35 @@ class CompletionNetConfig:
     """Architecture: ``base_channels`` at full resolution, doubled per level (``levels`` >= 1).
 
     ``confidence_tolerance`` is the relative depth error counted as correct by the
-    confidence head; ``max_log_residual`` bounds the correction to the prefill
-    (``exp(+-1)`` = x0.37 .. x2.7 by default, enough to swap a foreground and a background
-    depth at an object edge).
+    confidence head.
+
+    ``head`` picks how the U-Net's output changes the prefill: ``residual`` predicts a
+    log-depth correction gated by ``1 - prefill_confidence`` and bounded by
+    ``max_log_residual`` (``exp(+-1)`` = x0.37 .. x2.7 by default, enough to swap a
+    foreground and a background depth at an object edge); ``propagation`` rescales the
+    guided method's Lab edge weights (``colour_sigma``, ``weight_floor``, as in
+    :class:`GuidedCompletionConfig`) per pixel and runs ``sweeps`` Jacobi sweeps of the
+    diffusion from the prefill (:mod:`kestrel_core.fusion.affinity_propagation`).
     """
 
     base_channels: int = 8
     levels: int = 3
     confidence_tolerance: float = 0.05
     max_log_residual: float = 1.0
+    head: str = "residual"
+    sweeps: int = 48
+    colour_sigma: float = GuidedCompletionConfig.colour_sigma
+    weight_floor: float = GuidedCompletionConfig.weight_floor
 
     def __post_init__(self) -> None:
-        if self.base_channels < 1 or self.levels < 1:
-            raise ValueError("base_channels and levels must be >= 1")
+        if self.base_channels < 1 or self.levels < 1 or self.sweeps < 1:
+            raise ValueError("base_channels, levels and sweeps must be >= 1")
         if not self.confidence_tolerance > 0 or not self.max_log_residual > 0:
             raise ValueError("confidence_tolerance and max_log_residual must be > 0")
+        if not self.colour_sigma > 0 or not self.weight_floor > 0:
+            raise ValueError("colour_sigma and weight_floor must be > 0")
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
 
 
 def _block(channels_in: int, channels_out: int, stride: int = 1) -> nn.Sequential:
@@ -87,7 +110,7 @@ class DepthCompletionNet(nn.Module):
         self.stem = _block(IN_CHANNELS, widths[0])
         self.down = nn.ModuleList(_block(a, b, stride=2) for a, b in zip(widths[:-1], widths[1:]))
         self.up = nn.ModuleList(_block(b + a, a) for a, b in zip(widths[:-1], widths[1:]))
-        self.head = nn.Conv2d(widths[0], 2, 3, padding=1)
+        self.head = nn.Conv2d(widths[0], 3 if config.head == "propagation" else 2, 3, padding=1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
@@ -127,11 +150,25 @@ class DepthCompletionNet(nn.Module):
             skip = skips.pop()
             x = up(torch.cat((F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False), skip), 1))
         out = self.head(x)[..., :height, :width]
-        gate = 1.0 - prefill_confidence.clamp(0.0, 1.0)
-        residual = self.config.max_log_residual * torch.tanh(out[:, :1]) * gate
-        depth = torch.where(measured, sparse, prefill * torch.exp(residual))
-        confidence = torch.where(measured, torch.ones_like(depth), torch.sigmoid(out[:, 1:] + 2.0))
+        if self.config.head == "propagation":
+            completed = self._propagate(image, sparse, measured, prefill, out[:, :2])
+        else:
+            gate = 1.0 - prefill_confidence.clamp(0.0, 1.0)
+            completed = prefill * torch.exp(self.config.max_log_residual * torch.tanh(out[:, :1]) * gate)
+        depth = torch.where(measured, sparse, completed)
+        confidence = torch.where(measured, torch.ones_like(depth), torch.sigmoid(out[:, -1:] + 2.0))
         return depth, confidence
+
+    def _propagate(self, image: torch.Tensor, sparse: torch.Tensor, measured: torch.Tensor,
+                   prefill: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+        """Jacobi sweeps from the prefill along the Lab edge weights rescaled by
+        ``exp(log_scale)`` (``(B, 2, H, W)``: horizontal, vertical; an edge takes the mean
+        of its two pixels' values)."""
+        horizontal, vertical = edge_weights(rgb_to_lab(image), self.config.colour_sigma, self.config.weight_floor)
+        log_scale = log_scale.clamp(-MAX_LOG_AFFINITY_SCALE, MAX_LOG_AFFINITY_SCALE)
+        horizontal = horizontal * torch.exp(0.5 * (log_scale[:, :1, :, 1:] + log_scale[:, :1, :, :-1]))
+        vertical = vertical * torch.exp(0.5 * (log_scale[:, 1:, 1:, :] + log_scale[:, 1:, :-1, :]))
+        return propagate(prefill, sparse, measured, horizontal, vertical, self.config.sweeps)
 
 
 def _median_scale(sparse: torch.Tensor, measured: torch.Tensor, prefill: torch.Tensor) -> torch.Tensor:

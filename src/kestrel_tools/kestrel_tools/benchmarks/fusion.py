@@ -8,7 +8,7 @@ same scene's columns (with other beam patterns), so its fair comparison is the "
 columns" block, the right 40 % it never saw; the full-image block is given for reference.
 
 Speed: projection of 120k points into a 1280x720 pinhole image (``project_points``), and the
-guided classical completion of the 32-beam scan at 741x500, CPU.
+guided classical and the learned completions of the 32-beam scan at 741x500, CPU.
 
 Targets (recorded, not asserted): at 32 beams the classical completion's RMSE over all
 non-input pixels is at least 30 % below nearest-neighbour filling; on the held-out columns
@@ -116,15 +116,19 @@ def projection_ms(repeats: int, count: int = 120_000, threads: int | None = None
     return elapsed
 
 
-def guided_ms(repeats: int, n_beams: int = 32) -> float:
-    """Median ms of the guided classical completion of an ``n_beams`` scan of Motorcycle."""
+def completion_ms(repeats: int, n_beams: int = 32) -> dict[str, float]:
+    """Median CPU ms per frame of the guided classical completion and of the learned one
+    (shipped model), for an ``n_beams`` scan of Motorcycle at 741x500."""
     from kestrel_core.fusion.guided_completion import complete_depth_guided
+    from kestrel_core.fusion.learned_completion import complete_depth_learned, load_completion_model
     from kestrel_tools.training.depth_completion import motorcycle_scene, simulated_sparse_depth
 
     image, depth, camera = motorcycle_scene()
     sparse = simulated_sparse_depth(depth, camera, n_beams)
-    elapsed, _ = median_ms(lambda: complete_depth_guided(sparse, image), repeats)
-    return elapsed
+    model = load_completion_model(None, "cpu")
+    methods = {GUIDED: lambda: complete_depth_guided(sparse, image),
+               LEARNED: lambda: complete_depth_learned(image, sparse, model)}
+    return {name: median_ms(method, repeats)[0] for name, method in methods.items()}
 
 
 def target_lines(rows: list[dict]) -> list[str]:
@@ -149,9 +153,11 @@ def target_lines(rows: list[dict]) -> list[str]:
 
 def fusion_section(args: argparse.Namespace) -> list[str]:
     rows = completion_rows()
-    targets = training_record().get("config", {}).get("targets", "held_out_points")
-    supervision = ("supervised by the ground-truth depth" if targets == "ground_truth"
-                   else "self-supervised by another scan's points")
+    training = training_record().get("config", {})
+    target_scans = training.get("target_scans", 1)
+    supervision = ("supervised by the ground-truth depth" if training.get("targets") == "ground_truth"
+                   else "self-supervised by another scan's points" if target_scans == 1
+                   else f"self-supervised by the points of {target_scans} other scans")
     lines = [
         "## LiDAR-camera fusion: depth completion and projection",
         "",
@@ -170,11 +176,13 @@ def fusion_section(args: argparse.Namespace) -> list[str]:
                      f"{row['all'][1]:.4f} | {row['held_out'][0]:.4f} | {row['held_out'][1]:.4f} |")
     repeats = max(args.repeats, 5)
     default_threads, single_thread = projection_ms(repeats), projection_ms(repeats, threads=1)
+    timings = completion_ms(max(args.repeats, 3))
     lines += [
         "",
         *target_lines(rows),
-        f"- Classical guided completion of the 32-beam scan at 741x500 (CPU, median of {repeats}): "
-        f"{guided_ms(repeats):.0f} ms.",
+        f"- Completion of the 32-beam scan at 741x500 (CPU, default torch threads, median of "
+        f"{max(args.repeats, 3)}): classical guided {timings[GUIDED]:.0f} ms, learned "
+        f"{timings[LEARNED]:.0f} ms per frame.",
         f"- Projection of 120k points into 1280x720 (CPU, median of {repeats}): {default_threads:.1f} ms "
         f"with the default torch threads, {single_thread:.1f} ms with one thread (target <= 15 ms).",
     ]

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from kestrel_core.device import resolve_device
-from kestrel_core.fusion.learned_completion import CompletionNetConfig
+from kestrel_core.fusion.learned_completion import HEADS, CompletionNetConfig
 from kestrel_tools.training.depth_completion import (
     TARGETS,
     DepthCompletionTrainingConfig,
@@ -32,7 +32,7 @@ def add_parser(tasks: argparse._SubParsersAction) -> None:
         description="Train the small depth completion network (image + sparse depth -> dense "
                     "depth + confidence) on LiDAR scans simulated from the Middlebury "
                     "Motorcycle depth with varied beam patterns. Inputs are one scan; targets "
-                    "(--targets) the ground-truth depth or the points of another scan, where "
+                    "(--targets) the ground-truth depth or the points of other scans, where "
                     "the input lacks a point; only the left --train-columns share of the "
                     "image is used, the rest stays held out.")
     parser.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt)")
@@ -45,11 +45,19 @@ def add_parser(tasks: argparse._SubParsersAction) -> None:
                         help="share of image columns (from the left) used for training")
     parser.add_argument("--scans", type=int, default=DEFAULTS.scans, help="simulated scans")
     parser.add_argument("--targets", choices=TARGETS, default=DEFAULTS.targets,
-                        help="held_out_points: another scan's points (self-supervised); ground_truth: "
+                        help="held_out_points: other scans' points (self-supervised); ground_truth: "
                              "the dense depth of the training columns (supervised)")
+    parser.add_argument("--target-scans", type=int, default=DEFAULTS.target_scans,
+                        help="held_out_points: how many other scans' points are the targets")
     parser.add_argument("--base-channels", type=int, default=CompletionNetConfig.base_channels)
     parser.add_argument("--max-log-residual", type=float, default=CompletionNetConfig.max_log_residual,
                         help="bound of the network's log-depth correction to the classical prefill")
+    parser.add_argument("--head", choices=HEADS, default=CompletionNetConfig.head,
+                        help="residual: gated log-depth correction of the prefill; propagation: "
+                             "learned rescaling of the guided method's edge weights, then diffusion "
+                             "sweeps from the prefill")
+    parser.add_argument("--sweeps", type=int, default=CompletionNetConfig.sweeps,
+                        help="propagation: diffusion sweeps from the prefill")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1 is fastest on a loaded machine)")
@@ -64,9 +72,11 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     config = DepthCompletionTrainingConfig(
         steps=args.steps, batch=args.batch, crop=args.crop, learning_rate=args.learning_rate,
-        train_columns=args.train_columns, scans=args.scans, targets=args.targets, seed=args.seed,
+        train_columns=args.train_columns, scans=args.scans, targets=args.targets,
+        target_scans=args.target_scans, seed=args.seed,
         network=CompletionNetConfig(base_channels=args.base_channels,
-                                    max_log_residual=args.max_log_residual))
+                                    max_log_residual=args.max_log_residual, head=args.head,
+                                    sweeps=args.sweeps))
     image, depth, camera = motorcycle_scene(args.data_root)
     print(f"simulating {config.scans} scans of Motorcycle {camera.width}x{camera.height}", flush=True)
     bank = ScanBank(image, depth, camera, config)

@@ -4,8 +4,8 @@ Data: LiDAR scans simulated from one dense depth map (the Middlebury Motorcycle 
 truth) with many beam patterns (beam count, vertical field of view, azimuth step, mounting
 height). Each step takes one scan as input (a random 90 % of its points). Targets, by
 ``targets``: ``held_out_points`` (self-supervised, the dense depth is never used) are the
-points of a *second*, different scan that fall on pixels the input lacks, so the loss also
-covers the gaps between scan lines; ``ground_truth`` (supervised) is the dense depth of the
+points of ``target_scans`` *other* scans, merged, that fall on pixels the input lacks, so
+the loss also covers the gaps between scan lines; ``ground_truth`` (supervised) is the dense depth of the
 training columns at every pixel the input lacks. The
 network refines the guided classical completion of the input (its "prefill"), computed once
 per scan on the whole training region, as at inference on a whole image (a prefill computed
@@ -64,9 +64,13 @@ class DepthCompletionTrainingConfig:
         learning_rate: Adam, cosine decay to 5 % over ``steps``.
         train_columns: share of the image columns (from the left) training may touch.
         input_keep: share of the input scan's points given to the network.
-        targets: ``held_out_points`` (self-supervised: the points of another scan that the
+        targets: ``held_out_points`` (self-supervised: the points of other scans that the
             input lacks) or ``ground_truth`` (supervised: the dense depth of the training
             columns wherever the input lacks a point).
+        target_scans: how many other scans give ``held_out_points`` targets (their points
+            merged, the nearest depth winning a shared pixel), like the accumulated sweeps
+            that serve as depth completion targets for real LiDAR (KITTI); more scans cover
+            more of the gaps between the input's scan lines.
         smoothness_weight: weight of the edge-aware smoothness term.
         beams: inclusive range of simulated beam counts.
         fov_edge_deg: range of the lower (negated) and upper limits of the vertical field of
@@ -84,6 +88,7 @@ class DepthCompletionTrainingConfig:
     train_columns: float = 0.6
     input_keep: float = 0.9
     targets: str = "held_out_points"
+    target_scans: int = 1
     smoothness_weight: float = 0.02
     beams: tuple[int, int] = (12, 96)
     fov_edge_deg: tuple[float, float] = (15.0, 20.0)
@@ -93,8 +98,10 @@ class DepthCompletionTrainingConfig:
     network: CompletionNetConfig = field(default_factory=CompletionNetConfig)
 
     def __post_init__(self) -> None:
-        if min(self.steps, self.batch, self.scans, self.log_every) < 1 or self.scans < 2:
-            raise ValueError("steps, batch and log_every must be >= 1 and scans >= 2")
+        if min(self.steps, self.batch, self.scans, self.log_every, self.target_scans) < 1:
+            raise ValueError("steps, batch, scans, target_scans and log_every must be >= 1")
+        if self.scans < self.target_scans + 1:
+            raise ValueError(f"scans must exceed target_scans, got {self.scans} <= {self.target_scans}")
         if min(self.crop) < 32:
             raise ValueError(f"crop must be at least 32x32, got {self.crop}")
         if not 0 < self.train_columns < 1 or not 0 < self.input_keep <= 1:
@@ -161,13 +168,15 @@ class ScanBank:
     def _one(self) -> tuple[np.ndarray, ...]:
         rows, cols = self.config.crop
         while True:
-            first, second = self.rng.choice(len(self.scans), size=2, replace=False)
+            first, *others = self.rng.choice(len(self.scans), size=1 + self.config.target_scans, replace=False)
             top = self.rng.integers(self.image.shape[0] - rows + 1)
             left = self.rng.integers(self.image.shape[1] - cols + 1)
             window = (slice(top, top + rows), slice(left, left + cols))
             sparse, prefill, prefill_confidence = (array[window] for array in self.inputs[first])
-            truth = self.depth if self.config.targets == "ground_truth" else self.scans[second]
-            target = truth[window].copy()
+            if self.config.targets == "ground_truth":
+                target = self.depth[window].copy()
+            else:
+                target = np.fmin.reduce([self.scans[other][window] for other in others])
             target[np.isfinite(sparse)] = np.nan
             if np.isfinite(sparse).sum() >= 20 and np.isfinite(target).sum() >= 20:
                 break

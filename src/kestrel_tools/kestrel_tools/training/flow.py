@@ -8,6 +8,11 @@ affine warps of the first frames, whose flow is known
 ``occlusion_start`` steps; from then on a random sub-crop of each pair is also run and held
 to the full crop's detached flow (:func:`~kestrel_core.flow.learned.crop_consistency_loss`).
 
+With ``teacher_weight > 0`` (distillation, off by default) the sampler must carry teacher
+flows (:meth:`PairSampler.teacher_batch`): a classical method's flows of the same unlabeled
+pairs, masked by their forward-backward check. Both predicted directions are then also held
+to them on every output level (:func:`~kestrel_core.flow.learned.teacher_endpoint_loss`).
+
 ``out/`` receives ``log.csv`` (one row per logged step), ``state.pt`` (model, optimiser,
 step and random state, for ``resume``) and, at the end, ``flow.pt``: the model with its
 config and a training record.
@@ -29,14 +34,14 @@ from kestrel_core.flow.learned import (AffinePairConfig, FlowNetConfig, PyramidF
                                        UnsupervisedFlowLossConfig, crop_consistency_loss,
                                        load_flow_model, multiscale_endpoint_loss,
                                        random_affine_pairs, save_flow_model,
-                                       unsupervised_flow_loss)
+                                       teacher_endpoint_loss, unsupervised_flow_loss)
 from kestrel_core.flow.consistency import forward_backward_occlusion
 from kestrel_tools.training.flow_pairs import PairSampler
 
 __all__ = ["FlowTrainingConfig", "train_flow"]
 
 LOG_FIELDS = ("step", "seconds", "total", "photometric", "smoothness", "consistency", "synthetic",
-              "visible")
+              "teacher", "visible")
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,10 @@ class FlowTrainingConfig:
         consistency_weight: weight of the crop-consistency term.
         synthetic_weight: weight of the known-warp term: each first frame and a random affine
             warp of it are a pair with known flow (see ``random_affine_pairs``).
+        teacher_weight: weight of the distillation term (0, the default, turns it off; then
+            the sampler needs no teacher flows).
+        teacher_power: exponent of the generalized Charbonnier penalty of that term
+            (``(|e| + 0.01)^q``; 1 is the plain endpoint error).
         log_every, checkpoint_every: in steps.
         seed: seeds the crops and the initial weights.
     """
@@ -63,6 +72,8 @@ class FlowTrainingConfig:
     occlusion_start: int = 300
     consistency_weight: float = 0.1
     synthetic_weight: float = 1.0
+    teacher_weight: float = 0.0
+    teacher_power: float = 1.0
     log_every: int = 10
     checkpoint_every: int = 100
     seed: int = 0
@@ -77,6 +88,9 @@ class FlowTrainingConfig:
             raise ValueError(f"crop must be at least 32x32, got {self.crop}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.teacher_weight < 0 or not self.teacher_power > 0:
+            raise ValueError(f"teacher_weight must be >= 0 and teacher_power > 0, got "
+                             f"{self.teacher_weight}, {self.teacher_power}")
 
 
 def _sub_crop(rng: np.random.Generator, size: tuple[int, int]) -> tuple[slice, slice]:
@@ -87,10 +101,11 @@ def _sub_crop(rng: np.random.Generator, size: tuple[int, int]) -> tuple[slice, s
 
 def _step_losses(model: PyramidFlowNet, first: torch.Tensor, second: torch.Tensor,
                  config: FlowTrainingConfig, step: int, rng: np.random.Generator,
-                 ) -> dict[str, torch.Tensor]:
+                 teacher: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """``teacher``: ``(B, 2, 2, H, W)``, each pair's teacher flows first -> second and back."""
     batch = first.shape[0]
-    flows = model.estimate(torch.cat([first, second]), torch.cat([second, first]))
-    forward, backward = flows[:batch], flows[batch:]
+    levels = model(torch.cat([first, second]), torch.cat([second, first]))
+    forward, backward = levels[-1][:batch], levels[-1][batch:]
     masked = step >= config.occlusion_start
     losses = unsupervised_flow_loss(first, second, forward, backward, config.loss, masked)
     consistency = first.new_zeros(())
@@ -105,10 +120,15 @@ def _step_losses(model: PyramidFlowNet, first: torch.Tensor, second: torch.Tenso
     if config.synthetic_weight > 0:
         warped, truth, valid = random_affine_pairs(first, config.synthetic)
         synthetic = multiscale_endpoint_loss(model(first, warped), truth, valid)
+    distillation = first.new_zeros(())
+    if teacher is not None:
+        both = torch.cat([teacher[:, 0], teacher[:, 1]])    # the same order as ``levels``
+        distillation = teacher_endpoint_loss(levels, both, config.teacher_power)
     losses["consistency"] = consistency
     losses["synthetic"] = synthetic
+    losses["teacher"] = distillation
     losses["total"] = (losses["total"] + config.consistency_weight * consistency
-                       + config.synthetic_weight * synthetic)
+                       + config.synthetic_weight * synthetic + config.teacher_weight * distillation)
     return losses
 
 
@@ -158,8 +178,11 @@ def train_flow(sampler: PairSampler, config: FlowTrainingConfig, out: Path, devi
         model.train()
         started = time.perf_counter() - elapsed
         while step < config.steps:
-            first, second = (t.to(torch_device) for t in sampler.batch(config.batch))
-            losses = _step_losses(model, first, second, config, step, rng)
+            drawn = (sampler.teacher_batch(config.batch) if config.teacher_weight > 0
+                     else sampler.batch(config.batch))
+            first, second, *teacher = (t.to(torch_device) for t in drawn)
+            losses = _step_losses(model, first, second, config, step, rng,
+                                  teacher[0] if teacher else None)
             if not torch.isfinite(losses["total"]):
                 raise RuntimeError(f"training diverged at step {step}: loss {losses['total'].item()}")
             optimizer.zero_grad(set_to_none=True)

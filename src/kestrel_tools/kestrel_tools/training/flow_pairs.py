@@ -44,12 +44,28 @@ class PairSampler:
     Each batch element picks a pair, a crop window (the same in both frames), a horizontal
     flip and, half of the time, swaps the frames (so both motion directions are seen).
     Frames smaller than the crop are skipped.
+
+    With ``teachers`` (one ``(2, 2, H, W)`` array per pair: the flow first -> second and
+    second -> first, NaN where untrusted, see
+    :func:`kestrel_tools.training.flow_teacher.cached_teacher_flows`),
+    :meth:`teacher_batch` also returns each element's teacher flow, cropped, flipped and
+    swapped like its frames.
     """
 
     def __init__(self, pairs: Sequence[tuple[np.ndarray, np.ndarray]], crop: tuple[int, int],
-                 seed: int = 0) -> None:
+                 seed: int = 0, teachers: Sequence[np.ndarray] | None = None) -> None:
         self.crop = crop
-        self.pairs = [p for p in pairs if p[0].shape[0] >= crop[0] and p[0].shape[1] >= crop[1]]
+        if teachers is not None:
+            if len(teachers) != len(pairs):
+                raise ValueError(f"{len(teachers)} teacher flows for {len(pairs)} pairs")
+            for (first, _), teacher in zip(pairs, teachers):
+                if teacher.shape != (2, 2, *first.shape[:2]):
+                    raise ValueError(f"teacher flow {teacher.shape} does not fit a pair of "
+                                     f"{first.shape[:2]}; expected (2, 2, H, W)")
+        big_enough = [p[0].shape[0] >= crop[0] and p[0].shape[1] >= crop[1] for p in pairs]
+        self.pairs = [p for p, keep in zip(pairs, big_enough) if keep]
+        self.teachers = (None if teachers is None
+                         else [t for t, keep in zip(teachers, big_enough) if keep])
         if not self.pairs:
             raise ValueError(f"no frame pair is at least {crop[0]}x{crop[1]} (rows x columns)")
         self.rng = np.random.default_rng(seed)
@@ -59,21 +75,45 @@ class PairSampler:
 
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Two ``(size, 3, crop_h, crop_w)`` float32 tensors in [0, 1]."""
-        firsts, seconds = [], []
+        firsts, seconds, _ = self._draw(size, with_teacher=False)
+        return _stack(firsts), _stack(seconds)
+
+    def teacher_batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """As :meth:`batch`, plus the ``(size, 2, 2, crop_h, crop_w)`` float32 teacher flows
+        of each element: ``[:, 0]`` from the first crop to the second, ``[:, 1]`` back (NaN
+        where untrusted)."""
+        if self.teachers is None:
+            raise ValueError("this sampler was made without teacher flows")
+        firsts, seconds, teachers = self._draw(size, with_teacher=True)
+        flows = np.stack([np.ascontiguousarray(t) for t in teachers]).astype(np.float32)
+        return _stack(firsts), _stack(seconds), torch.from_numpy(flows)
+
+    def _draw(self, size: int, with_teacher: bool,
+              ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+        firsts, seconds, teachers = [], [], []
         crop_h, crop_w = self.crop
         for _ in range(size):
-            first, second = self.pairs[self.rng.integers(len(self.pairs))]
+            index = self.rng.integers(len(self.pairs))
+            first, second = self.pairs[index]
             top = self.rng.integers(first.shape[0] - crop_h + 1)
             left = self.rng.integers(first.shape[1] - crop_w + 1)
             window = (slice(top, top + crop_h), slice(left, left + crop_w))
             a, b = _rgb(first[window]), _rgb(second[window])
+            # (direction, (u, v), rows, cols); a flip mirrors the field and negates u.
+            teacher = self.teachers[index][(slice(None), slice(None), *window)] if with_teacher else None
             if self.rng.random() < 0.5:
                 a, b = a[:, ::-1], b[:, ::-1]
+                if teacher is not None:
+                    teacher = teacher[..., ::-1] * np.array([-1, 1], teacher.dtype)[None, :, None, None]
             if self.rng.random() < 0.5:
                 a, b = b, a
+                if teacher is not None:
+                    teacher = teacher[::-1]
             firsts.append(a)
             seconds.append(b)
-        return _stack(firsts), _stack(seconds)
+            if teacher is not None:
+                teachers.append(teacher)
+        return firsts, seconds, teachers
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:

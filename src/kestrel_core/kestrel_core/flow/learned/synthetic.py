@@ -78,25 +78,38 @@ def random_affine_pairs(frames: torch.Tensor, config: AffinePairConfig,
 
 
 def multiscale_endpoint_loss(flows: list[torch.Tensor], truth: torch.Tensor,
-                             valid: torch.Tensor) -> torch.Tensor:
+                             valid: torch.Tensor, power: float = 1.0,
+                             min_valid_share: float = 0.99) -> torch.Tensor:
     """Mean endpoint error of every level's flow against a known flow, over valid pixels.
 
     Args:
         flows: the network's outputs, coarse to fine, each ``(B, 2, h, w)`` in pixels of its own
             level, the last one at the input size (see ``PyramidFlowNet.forward``).
         truth: ``(B, 2, H, W)`` known flow; ``valid``: ``(B, 1, H, W)`` bool.
+        power: 1 averages the endpoint error ``|e|``; any other ``q > 0`` averages the
+            generalized Charbonnier penalty ``(|e| + 0.01)^q`` instead (``q < 1`` is robust
+            to outliers of an imperfect reference flow).
+        min_valid_share: a level pixel is scored when more than this share of the input
+            pixels under it is valid; its reference is the mean of the valid ones. Lower it
+            for sparse masks (a teacher's check), which leave few coarse pixels fully valid.
 
     Each level is compared with the known flow resized to it (and scaled to its pixels); the
     levels are averaged with equal weight, so the coarse ones, which set the large
     displacements, are trained as directly as the fine ones.
     """
+    if not power > 0:
+        raise ValueError(f"power must be positive, got {power}")
     height, width = truth.shape[-2:]
     losses = []
     for flow in flows:
         level_h, level_w = flow.shape[-2:]
         scale = truth.new_tensor([level_w / width, level_h / height]).view(1, 2, 1, 1)
-        level_truth = F.interpolate(truth, size=(level_h, level_w), mode="area") * scale
-        level_valid = F.interpolate(valid.to(truth.dtype), size=(level_h, level_w), mode="area") > 0.99
+        share = F.interpolate(valid.to(truth.dtype), size=(level_h, level_w), mode="area")
+        level_truth = (F.interpolate(truth * valid, size=(level_h, level_w), mode="area")
+                       / share.clamp_min(1e-6) * scale)
+        level_valid = share > min_valid_share
         error = torch.linalg.vector_norm(flow - level_truth, dim=1, keepdim=True)
+        if power != 1.0:
+            error = (error + 0.01).pow(power)
         losses.append((error * level_valid).sum() / level_valid.sum().clamp_min(1))
     return torch.stack(losses).mean()

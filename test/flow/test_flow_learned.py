@@ -198,6 +198,21 @@ def test_affine_pairs_without_rotation_or_zoom_are_pure_translations():
     assert torch.equal(valid[:, 0, 16], expected & valid[:, 0, 16].any(-1, keepdim=True))
 
 
+def test_still_pairs_are_the_frame_itself_with_zero_flow():
+    from kestrel_core.flow.learned import AffinePairConfig, random_affine_pairs
+
+    frames = torch.rand(64, 3, 24, 32)
+    generator = torch.Generator().manual_seed(3)
+    second, flow, valid = random_affine_pairs(frames, AffinePairConfig((10.0, 3.0), 2.0, 0.05, still_share=0.25),
+                                              generator)
+    still = flow.flatten(1).abs().amax(1) == 0
+    assert 8 <= int(still.sum()) <= 24  # about a quarter of 64
+    torch.testing.assert_close(second[still], frames[still], atol=1e-6, rtol=0)
+    assert valid[still].all() and (flow[~still].flatten(1).abs().amax(1) > 0).all()
+    with pytest.raises(ValueError, match="still_share"):
+        AffinePairConfig(still_share=1.5)
+
+
 def test_multiscale_endpoint_loss_is_zero_for_the_truth_at_every_level():
     from kestrel_core.flow.learned import multiscale_endpoint_loss
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from kestrel_core.device import resolve_device
+from kestrel_core.flow.learned import AffinePairConfig
 from kestrel_tools.training import add_source_arguments, sources_from_args
 from kestrel_tools.training.flow import FlowTrainingConfig, train_flow
 from kestrel_tools.training.flow_pairs import PairSampler, consecutive_pairs, folder_pairs
@@ -41,6 +42,8 @@ def add_parser(tasks: argparse._SubParsersAction) -> None:
                         help="weight of the crop-consistency term (0 turns it off)")
     parser.add_argument("--synthetic-weight", type=float, default=FlowTrainingConfig.synthetic_weight,
                         help="weight of the known-affine-warp term (0 turns it off)")
+    parser.add_argument("--still-share", type=float, default=AffinePairConfig.still_share,
+                        help="share of the known-warp pairs left unwarped (zero flow)")
     parser.add_argument("--teacher", choices=sorted(TEACHERS),
                         help="distil this classical method's flows of the training pairs, kept "
                              "where its forward-backward check passes (default: off); they are "
@@ -70,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
                                 consistency_weight=args.consistency_weight,
                                 synthetic_weight=args.synthetic_weight,
                                 teacher_weight=args.teacher_weight if args.teacher else 0.0,
-                                teacher_power=args.teacher_power, seed=args.seed)
+                                teacher_power=args.teacher_power, seed=args.seed,
+                                synthetic=AffinePairConfig(still_share=args.still_share))
     sources = _sources(args)
     pairs = []
     for gap in args.frame_gap or [1]:

@@ -26,11 +26,18 @@ class AffinePairConfig:
         max_translation: largest ``(x, y)`` shift in pixels.
         max_rotation_deg: largest rotation about the image centre.
         max_scale: largest relative zoom, e.g. 0.05 for 0.95x to 1.05x.
+        still_share: expected share of pairs left unwarped (the frame with itself, flow
+            zero everywhere): they hold the network to zero flow where nothing moves.
     """
 
     max_translation: tuple[float, float] = (64.0, 16.0)
     max_rotation_deg: float = 3.0
     max_scale: float = 0.05
+    still_share: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.still_share <= 1.0:
+            raise ValueError(f"still_share must be in [0, 1], got {self.still_share}")
 
 
 def random_affine_pairs(frames: torch.Tensor, config: AffinePairConfig,
@@ -54,9 +61,13 @@ def random_affine_pairs(frames: torch.Tensor, config: AffinePairConfig,
     def uniform(*shape: int) -> torch.Tensor:
         return (2 * torch.rand(*shape, generator=generator) - 1).to(device=device, dtype=dtype)
 
-    angle = torch.deg2rad(uniform(batch) * config.max_rotation_deg)
-    scale = 1 + uniform(batch) * config.max_scale
-    shift = uniform(batch, 2) * torch.tensor(config.max_translation, dtype=dtype, device=device)
+    moving = torch.ones(batch, device=device, dtype=dtype)
+    if config.still_share > 0:  # (no draw otherwise: earlier recipes keep their random stream)
+        moving = (torch.rand(batch, generator=generator) >= config.still_share).to(device=device, dtype=dtype)
+    angle = torch.deg2rad(uniform(batch) * config.max_rotation_deg) * moving
+    scale = 1 + uniform(batch) * config.max_scale * moving
+    shift = uniform(batch, 2) * torch.tensor(config.max_translation, dtype=dtype, device=device) \
+        * moving.view(batch, 1)
     cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
     linear = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)  # (B, 2, 2)
     centre = torch.tensor([(width - 1) / 2, (height - 1) / 2], dtype=dtype, device=device)

@@ -124,6 +124,27 @@ def test_without_numba_the_reference_runs(monkeypatch, motorcycle_crop):
     assert torch.equal(torch.nan_to_num(without.disparity), torch.nan_to_num(expected.disparity))
 
 
+def test_a_kernel_that_fails_to_compile_falls_back_to_the_reference(monkeypatch, motorcycle_crop):
+    """An older system numba may fail to compile the kernels: warn once, then use torch."""
+    import numba
+
+    left, right = motorcycle_crop
+    config = SGMConfig(max_disparity=32)
+    expected = compute_disparity(left, right, config, "cpu", kernel="torch")
+    monkeypatch.setattr(compiled, "_failure", None)  # restored after the test
+
+    def cannot_compile(*_args):
+        raise numba.core.errors.TypingError("simulated failure")
+
+    monkeypatch.setattr(compiled, "_horizontal", cannot_compile)
+    with pytest.warns(RuntimeWarning, match="could not compile the SGM kernels"):
+        first = compute_disparity(left, right, config, "cpu")
+    assert not compiled.available()
+    second = compute_disparity(left, right, config, "cpu")  # no second warning, same result
+    for result in (first, second):
+        assert torch.equal(torch.nan_to_num(result.disparity), torch.nan_to_num(expected.disparity))
+
+
 def test_bad_arguments_are_rejected(motorcycle_crop):
     left, right = motorcycle_crop
     with pytest.raises(ValueError, match="kernel must be one of"):

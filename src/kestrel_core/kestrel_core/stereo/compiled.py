@@ -32,6 +32,7 @@ disparity each side with a value above every state (the reference's ``big``).
 from __future__ import annotations
 
 import threading
+import warnings
 
 import numpy as np
 import torch
@@ -44,7 +45,7 @@ try:  # numba is optional: without it the torch reference runs
 except ImportError:  # pragma: no cover - exercised only where numba is missing
     numba = None
 
-__all__ = ["available", "supports", "aggregate_and_select"]
+__all__ = ["available", "supports", "aggregate_and_select", "KernelUnavailable"]
 
 _BIG = 16384  # d-padding of the states: above every state, and _BIG + p1 fits int16
 _INT16_SUM_LIMIT = _BIG - 64  # aggregation_dtypes' bound on num_paths * (max + p2)
@@ -55,9 +56,17 @@ _CHUNK = 32  # columns per parallel task of the row passes
 _ONE_AT_A_TIME = threading.Lock()
 
 
+_failure: str | None = None  # why the kernels failed to compile in this process, if they did
+
+
+class KernelUnavailable(RuntimeError):
+    """The compiled kernels cannot run in this process (numba failed to compile them, e.g.
+    an older system numba); callers fall back to the torch reference."""
+
+
 def available() -> bool:
-    """True when numba can be imported (the compiled kernels can be used)."""
-    return numba is not None
+    """True when numba can be imported and the kernels have not failed to compile."""
+    return numba is not None and _failure is None
 
 
 def supports(cost: torch.Tensor, p1: float, p2: float, num_paths: int, max_cost: int) -> bool:
@@ -104,7 +113,7 @@ def aggregate_and_select(
         volume through the torch reference.
     """
     if not available():
-        raise RuntimeError("numba is not installed; use kestrel_core.stereo.aggregation")
+        raise KernelUnavailable(_failure or "numba is not installed; use kestrel_core.stereo.aggregation")
     if not cost.is_contiguous() or cost.ndim != 3 or cost.device.type != "cpu":
         raise ValueError("aggregate_and_select needs a contiguous (H, W, D) CPU tensor")
     height, width, ndisp = cost.shape
@@ -125,6 +134,10 @@ def aggregate_and_select(
             _horizontal(volume, total, p1, p2)
             _row_pass(volume, total, p1, p2, diagonal, False, index, planes)
             _row_pass(volume, total, p1, p2, diagonal, True, index, planes)
+        except numba.core.errors.NumbaError as error:
+            _give_up(f"numba {numba.__version__} could not compile the SGM kernels "
+                     f"({type(error).__name__}); using the torch reference")
+            raise KernelUnavailable(_failure) from error
         finally:
             numba.set_num_threads(previous)
     index_t = torch.from_numpy(index)
@@ -133,6 +146,13 @@ def aggregate_and_select(
         index=index_t, disparity=largest_disparity - index_t, cost=cost_t, below=below, above=above,
         second=second,
     )
+
+
+def _give_up(reason: str) -> None:
+    """Stop using the kernels in this process, with one warning."""
+    global _failure
+    _failure = reason
+    warnings.warn(reason, RuntimeWarning, stacklevel=3)
 
 
 if numba is not None:

@@ -193,12 +193,16 @@ def _from_descending(
         cost = cost.to(path_dtype)
     largest = config.min_disparity + config.max_disparity - 1  # the disparity of index 0
     total = ws.get("sgm_total", tuple(cost.shape), dtype, cost.device)
+    selection = None
     use_compiled = kernel == "auto" and known is not None and known[0] >= 0
     if use_compiled and compiled.supports(cost, p1, p2, paths, known[1]):
-        selection = compiled.aggregate_and_select(
-            cost.contiguous(), int(p1), int(p2), paths, largest, workers, scratch=total
-        )
-    else:
+        try:
+            selection = compiled.aggregate_and_select(
+                cost.contiguous(), int(p1), int(p2), paths, largest, workers, scratch=total
+            )
+        except compiled.KernelUnavailable:
+            selection = None  # warned once by the kernels' module; the reference gives the same result
+    if selection is None:
         collector = SelectionCollector(tuple(cost.shape), largest, cost.device)
         aggregate_hwd(cost, p1, p2, paths, out=total, workspace=ws, finalize=collector, workers=workers)
         selection = collector.result()

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from kestrel_core.stereo import SGMConfig, compiled, compute_disparity, disparity_from_cost_volume
-from kestrel_core.stereo.aggregation import aggregate_hwd
+from kestrel_core.stereo.aggregation import aggregate_hwd, aggregation_dtypes
 from kestrel_core.stereo.refinement import Selection, SelectionCollector
 
 pytestmark = pytest.mark.skipif(not compiled.available(), reason="numba is not installed")
@@ -95,14 +95,18 @@ def test_integer_cost_volume_entry_point_uses_the_same_results():
 
 
 def test_supports_only_narrow_integer_cpu_volumes():
+    def supported(volume: torch.Tensor, p1: float, num_paths: int, max_cost: int) -> bool:
+        _, sum_dtype = aggregation_dtypes(volume, p1, 110, num_paths, (0, max_cost))
+        return compiled.supports(volume, num_paths, sum_dtype)
+
     small = torch.zeros((4, 4, 8), dtype=torch.uint8)
-    assert compiled.supports(small, 10, 110, 4, max_cost=60)
-    assert compiled.supports(small.to(torch.int16), 10, 110, 8, max_cost=60)
-    assert not compiled.supports(small.float(), 10, 110, 4, max_cost=60)  # floating costs
-    assert not compiled.supports(small.to(torch.int32), 10, 110, 4, max_cost=60)
-    assert not compiled.supports(small, 10.5, 110, 4, max_cost=60)  # fractional penalty
-    assert not compiled.supports(small, 10, 110, 4, max_cost=5000)  # the sum overflows int16
-    assert not compiled.supports(small.to("meta"), 10, 110, 4, max_cost=60)  # not a CPU tensor
+    assert supported(small, 10, 4, max_cost=60)
+    assert supported(small.to(torch.int16), 10, 8, max_cost=60)
+    assert not supported(small.float(), 10, 4, max_cost=60)  # floating costs
+    assert not supported(small.to(torch.int32), 10, 4, max_cost=60)
+    assert not supported(small, 10.5, 4, max_cost=60)  # fractional penalty
+    assert not supported(small, 10, 4, max_cost=5000)  # the sum overflows int16
+    assert not supported(small.to("meta"), 10, 4, max_cost=60)  # not a CPU tensor
 
 
 def test_floating_cost_volume_falls_back_to_the_reference():

@@ -9,9 +9,9 @@ instruction), and the selection statistics are formed while each pixel's aggrega
 are still in registers, so the summed volume is never read back. The results equal the
 reference's bit for bit (integer arithmetic throughout; a test checks this on real images).
 
-Scope: integer volumes whose path sum fits int16 (the bounds of
-:func:`kestrel_core.stereo.aggregation.aggregation_dtypes`: ``num_paths * (max + p2) <
-16320``), integer penalties, 4 or 8 paths. Anything else, and every non-CPU device, uses the
+Scope: the volumes whose paths the reference sums in int16 (see
+:func:`kestrel_core.stereo.aggregation.aggregation_dtypes`: integer costs and penalties,
+``num_paths * (max + p2) < 16320``), 4 or 8 paths. Anything else, and every non-CPU device, uses the
 torch reference. Without numba, :func:`available` is False and the reference is used.
 
 Passes (``(H, W, D)`` volume, ``D`` contiguous; index ``k`` of a pixel's ``D`` costs):
@@ -37,6 +37,7 @@ import warnings
 import numpy as np
 import torch
 
+from kestrel_core.stereo.aggregation import _INT16_BIG as _BIG  # the reference's d-padding of int16 states
 from kestrel_core.stereo.refinement import Selection
 
 try:  # numba is optional: without it the torch reference runs
@@ -47,8 +48,6 @@ except ImportError:  # pragma: no cover - exercised only where numba is missing
 
 __all__ = ["available", "supports", "aggregate_and_select", "KernelUnavailable"]
 
-_BIG = 16384  # d-padding of the states: above every state, and _BIG + p1 fits int16
-_INT16_SUM_LIMIT = _BIG - 64  # aggregation_dtypes' bound on num_paths * (max + p2)
 _CHUNK = 32  # columns per parallel task of the row passes
 # numba's fallback threading layer (workqueue, used when neither TBB nor OpenMP is found)
 # aborts the process if two threads enter parallel code at once; frames are serialised
@@ -69,19 +68,19 @@ def available() -> bool:
     return numba is not None and _failure is None
 
 
-def supports(cost: torch.Tensor, p1: float, p2: float, num_paths: int, max_cost: int) -> bool:
-    """Whether :func:`aggregate_and_select` handles this volume: numba present, a CPU
-    integer volume (uint8 or int16) with costs in ``[0, max_cost]``, integer penalties, 4
-    or 8 paths, and a path sum that fits int16."""
+def supports(cost: torch.Tensor, num_paths: int, sum_dtype: torch.dtype) -> bool:
+    """Whether :func:`aggregate_and_select` handles this volume: numba usable, a CPU uint8
+    or int16 volume, 4 or 8 paths, and a path sum the reference keeps in int16
+    (``sum_dtype``, the second item of
+    :func:`~kestrel_core.stereo.aggregation.aggregation_dtypes` for this volume, its cost
+    range and the penalties; int16 implies integer penalties and costs in range)."""
     return (
         available()
         and cost.device.type == "cpu"
         and cost.dtype in (torch.uint8, torch.int16)
-        and float(p1).is_integer()
-        and float(p2).is_integer()
         and num_paths in (4, 8)
         and cost.shape[-1] <= 1 << 16
-        and num_paths * (max_cost + int(p2)) < _INT16_SUM_LIMIT
+        and sum_dtype == torch.int16
     )
 
 

@@ -184,24 +184,20 @@ def _from_descending(
     min/max pass); ``workers`` aggregate concurrently; ``kernel`` as in
     :data:`KERNELS`."""
     p1, p2, paths = config.p1, config.p2, config.num_paths
-    integer = not cost.dtype.is_floating_point
-    known = cost_range if cost_range is not None and integer else None
-    if integer and known is None:
-        known = (int(cost.min()), int(cost.max()))
+    known = cost_range if cost_range is not None and not cost.dtype.is_floating_point else None
     path_dtype, dtype = aggregation_dtypes(cost, p1, p2, paths, known)
     if path_dtype != cost.dtype:
         cost = cost.to(path_dtype)
     largest = config.min_disparity + config.max_disparity - 1  # the disparity of index 0
     total = ws.get("sgm_total", tuple(cost.shape), dtype, cost.device)
     selection = None
-    use_compiled = kernel == "auto" and known is not None and known[0] >= 0
-    if use_compiled and compiled.supports(cost, p1, p2, paths, known[1]):
+    if kernel == "auto" and compiled.supports(cost, paths, dtype):
         try:
             selection = compiled.aggregate_and_select(
                 cost.contiguous(), int(p1), int(p2), paths, largest, workers, scratch=total
             )
         except compiled.KernelUnavailable:
-            selection = None  # warned once by the kernels' module; the reference gives the same result
+            pass  # warned once by the kernels' module; the reference below gives the same result
     if selection is None:
         collector = SelectionCollector(tuple(cost.shape), largest, cost.device)
         aggregate_hwd(cost, p1, p2, paths, out=total, workspace=ws, finalize=collector, workers=workers)

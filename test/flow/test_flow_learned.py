@@ -213,6 +213,50 @@ def test_still_pairs_are_the_frame_itself_with_zero_flow():
         AffinePairConfig(still_share=1.5)
 
 
+def test_layered_pairs_move_each_patch_by_its_own_exact_flow():
+    from kestrel_core.flow.learned import AffinePairConfig, random_layered_pairs
+    from kestrel_core.geometry.warp import backward_warp
+
+    # Frames that are linear in x and y, a different plane per frame and channel: bilinear
+    # sampling reproduces them exactly, so any mismatch below is a wrong flow or an occlusion.
+    height, width = 96, 128
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64),
+                            torch.arange(width, dtype=torch.float64), indexing="ij")
+    slopes = torch.rand(4, 3, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64) - 0.5
+    frames = 0.5 + (slopes[..., :1, None] * xs + slopes[..., 1:, None] * ys) / width
+    config = AffinePairConfig((20.0, 6.0), 0.0, 0.0, objects=3)
+    first, second, flow, valid = random_layered_pairs(frames, config, torch.Generator().manual_seed(7))
+    assert first.shape == second.shape == frames.shape and flow.shape == (4, 2, height, width)
+    for sample, pasted, frame in zip(flow, first, frames):
+        # A translated background and three patches: at most four flows, and patches that show.
+        distinct = torch.unique(sample.flatten(1).T, dim=0)
+        assert 2 <= len(distinct) <= 4
+        assert (pasted - frame).abs().amax(0).gt(1e-3).float().mean() > 0.02
+        assert (sample[0].abs().amax() <= 48.0 + 1e-9) and (sample[1].abs().amax() <= 24.0 + 1e-9)
+    # second(x + flow(x)) = first(x) wherever x stays visible: everywhere but the pixels that
+    # a later patch covers in the second image.
+    back, inside = backward_warp(second, flow)
+    usable = valid & inside
+    exact = (back - first).abs().amax(1, keepdim=True) < 1e-6
+    assert usable.float().mean() > 0.5
+    assert exact[usable].float().mean() > 0.8
+
+
+def test_layered_still_pairs_keep_their_patches_still():
+    from kestrel_core.flow.learned import AffinePairConfig, random_layered_pairs
+
+    frames = torch.rand(6, 3, 40, 56)
+    first, second, flow, valid = random_layered_pairs(
+        frames, AffinePairConfig(objects=2, still_share=1.0), torch.Generator().manual_seed(2))
+    assert not torch.equal(first, frames)  # the patches are there ...
+    torch.testing.assert_close(second, first, atol=1e-5, rtol=0)  # ... and do not move
+    assert flow.abs().amax() == 0 and valid.all()
+    with pytest.raises(ValueError, match="objects"):
+        AffinePairConfig(objects=-1)
+    with pytest.raises(ValueError, match="object_radius"):
+        AffinePairConfig(object_radius=(0.3, 0.1))
+
+
 def test_multiscale_endpoint_loss_is_zero_for_the_truth_at_every_level():
     from kestrel_core.flow.learned import multiscale_endpoint_loss
 

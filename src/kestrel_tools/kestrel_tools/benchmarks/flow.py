@@ -38,6 +38,7 @@ LK_TUNED = LKConfig(levels=6, iterations=8, finest_iterations=8)
 LK_DEFAULT_NAME = "Kestrel LK (CPU, default: 6 levels, 3 iterations, 1 on the finest)"
 LK_ONE_THREAD_NAME = "Kestrel LK (CPU, default, 1 torch thread)"
 DIS_BASELINE_NAME = "OpenCV DIS medium (baseline)"
+ZERO_FLOW_NAME = "Zero flow (reference: no motion, not timed)"
 
 
 FlowMethod = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -62,6 +63,11 @@ def methods() -> dict[str, FlowMethod]:
     }
 
 
+
+
+def zero_flow(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """No motion at all: the floor any method must beat to have learned anything."""
+    return np.zeros((*first.shape[:2], 2), np.float32)
 
 
 def single_threaded(method: FlowMethod) -> FlowMethod:
@@ -152,10 +158,10 @@ def flow_section(repeats: int) -> list[str]:
     timings = interleaved_median_ms(
         {name: (lambda m=method: m(first, second)) for name, method in compared.items()}, repeats)
     results = {}
-    for name, method in compared.items():
+    for name, method in {**compared, ZERO_FLOW_NAME: zero_flow}.items():
         forward = method(sample.left, sample.right)
         backward = method(sample.right, sample.left)
-        ms = timings[name]
+        ms = timings.get(name, float("nan"))
         results[name] = {
             "epe": flow_epe(forward, truth), "epe_back": flow_epe(backward, truth_back),
             "outliers": flow_outlier_rate(forward, truth),
@@ -185,9 +191,11 @@ def flow_section(repeats: int) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
+        timed = np.isfinite(r["ms"])
+        time_cells = f"{r['ms']:.0f} | {r['ms'] / base_ms:.2f}x" if timed else "- | -"
         lines.append(f"| {name} | {r['epe']:.2f} | {r['epe_back']:.2f} | {r['outliers']:.1%} | "
                      f"{r['outliers_back']:.1%} | {r['photo_oakd']:.4f} | {r['photo_video']:.4f} | "
-                     f"{r['ms']:.0f} | {r['ms'] / base_ms:.2f}x |")
+                     f"{time_cells} |")
     dis_epe = results[DIS_BASELINE_NAME]["epe"]
     best_name = min((n for n in results if n.startswith("Kestrel")), key=lambda n: results[n]["epe"])
     best_epe = results[best_name]["epe"]

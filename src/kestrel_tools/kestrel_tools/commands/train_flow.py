@@ -44,6 +44,9 @@ def add_parser(tasks: argparse._SubParsersAction) -> None:
                         help="weight of the known-affine-warp term (0 turns it off)")
     parser.add_argument("--still-share", type=float, default=AffinePairConfig.still_share,
                         help="share of the known-warp pairs left unwarped (zero flow)")
+    parser.add_argument("--objects", type=int, default=AffinePairConfig.objects,
+                        help="moving patches pasted on each known-warp pair (motion boundaries "
+                             "and occlusions with known flow)")
     parser.add_argument("--teacher", choices=sorted(TEACHERS),
                         help="distil this classical method's flows of the training pairs, kept "
                              "where its forward-backward check passes (default: off); they are "
@@ -74,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
                                 synthetic_weight=args.synthetic_weight,
                                 teacher_weight=args.teacher_weight if args.teacher else 0.0,
                                 teacher_power=args.teacher_power, seed=args.seed,
-                                synthetic=AffinePairConfig(still_share=args.still_share))
+                                synthetic=AffinePairConfig(still_share=args.still_share,
+                                                           objects=args.objects))
     sources = _sources(args)
     pairs = []
     for gap in args.frame_gap or [1]:

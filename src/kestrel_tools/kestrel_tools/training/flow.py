@@ -3,8 +3,8 @@
 Each step takes a batch of cropped frame pairs, predicts the forward and the backward flow
 in one pass (the pair and its swap stacked on the batch axis) and minimises
 :func:`~kestrel_core.flow.learned.unsupervised_flow_loss`, plus the endpoint error on random
-affine warps of the first frames, whose flow is known
-(:func:`~kestrel_core.flow.learned.random_affine_pairs`). Occlusion masks join after
+affine warps of the first frames with moving patches pasted on top, whose flow is known
+(:func:`~kestrel_core.flow.learned.random_layered_pairs`). Occlusion masks join after
 ``occlusion_start`` steps; from then on a random sub-crop of each pair is also run and held
 to the full crop's detached flow (:func:`~kestrel_core.flow.learned.crop_consistency_loss`).
 
@@ -33,7 +33,7 @@ from kestrel_core.device import resolve_device
 from kestrel_core.flow.learned import (AffinePairConfig, FlowNetConfig, PyramidFlowNet,
                                        UnsupervisedFlowLossConfig, crop_consistency_loss,
                                        load_flow_model, multiscale_endpoint_loss,
-                                       random_affine_pairs, save_flow_model,
+                                       random_layered_pairs, save_flow_model,
                                        teacher_endpoint_loss, unsupervised_flow_loss)
 from kestrel_core.flow.consistency import forward_backward_occlusion
 from kestrel_tools.training.flow_pairs import PairSampler
@@ -56,7 +56,8 @@ class FlowTrainingConfig:
         occlusion_start: first step that masks occlusions and adds crop consistency.
         consistency_weight: weight of the crop-consistency term.
         synthetic_weight: weight of the known-warp term: each first frame and a random affine
-            warp of it are a pair with known flow (see ``random_affine_pairs``).
+            warp of it, with ``synthetic.objects`` moving patches, are a pair with known flow
+            (see ``random_layered_pairs``).
         teacher_weight: weight of the distillation term (0, the default, turns it off; then
             the sampler needs no teacher flows).
         teacher_power: exponent of the generalized Charbonnier penalty of that term
@@ -118,8 +119,8 @@ def _step_losses(model: PyramidFlowNet, first: torch.Tensor, second: torch.Tenso
                                             visible[..., rows, cols])
     synthetic = first.new_zeros(())
     if config.synthetic_weight > 0:
-        warped, truth, valid = random_affine_pairs(first, config.synthetic)
-        synthetic = multiscale_endpoint_loss(model(first, warped), truth, valid)
+        layered, warped, truth, valid = random_layered_pairs(first, config.synthetic)
+        synthetic = multiscale_endpoint_loss(model(layered, warped), truth, valid)
     distillation = first.new_zeros(())
     if teacher is not None:
         both = torch.cat([teacher[:, 0], teacher[:, 1]])    # the same order as ``levels``

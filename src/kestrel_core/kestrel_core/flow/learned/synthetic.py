@@ -4,6 +4,11 @@ A frame ``I`` and its affine warp ``J(y) = I(A^-1 y)`` are a pair whose flow fro
 ``J`` is known exactly, ``f(x) = A x - x``. Random affine warps of the robot's own frames thus
 supervise large displacements from the first step, where the photometric loss alone (whose
 gradient only reaches about a pixel) learns them slowly. No label is involved.
+
+A single warp moves the whole image smoothly. :func:`random_layered_pairs` adds what real
+scenes have and a warp lacks: objects that move on their own. Elliptical patches cut from
+other frames are pasted on top and shifted by their own translations, which gives motion
+boundaries and occlusions with the flow still known exactly.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import torch.nn.functional as F
 
 from kestrel_core.geometry.warp import pixel_grid
 
-__all__ = ["AffinePairConfig", "multiscale_endpoint_loss", "random_affine_pairs"]
+__all__ = ["AffinePairConfig", "multiscale_endpoint_loss", "random_affine_pairs", "random_layered_pairs"]
 
 
 @dataclass(frozen=True)
@@ -28,16 +33,49 @@ class AffinePairConfig:
         max_scale: largest relative zoom, e.g. 0.05 for 0.95x to 1.05x.
         still_share: expected share of pairs left unwarped (the frame with itself, flow
             zero everywhere): they hold the network to zero flow where nothing moves.
+        objects: moving patches pasted on each pair by :func:`random_layered_pairs`.
+        max_object_translation: largest ``(x, y)`` shift of a patch, in pixels.
+        object_radius: smallest and largest semi-axis of a patch, as a share of the image's
+            height (vertical axis) or width (horizontal axis).
     """
 
     max_translation: tuple[float, float] = (64.0, 16.0)
     max_rotation_deg: float = 3.0
     max_scale: float = 0.05
     still_share: float = 0.0
+    objects: int = 0
+    max_object_translation: tuple[float, float] = (48.0, 24.0)
+    object_radius: tuple[float, float] = (0.08, 0.3)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.still_share <= 1.0:
             raise ValueError(f"still_share must be in [0, 1], got {self.still_share}")
+        if self.objects < 0:
+            raise ValueError(f"objects must be >= 0, got {self.objects}")
+        low, high = self.object_radius
+        if not 0.0 < low <= high:
+            raise ValueError(f"object_radius must be 0 < low <= high, got {self.object_radius}")
+
+
+def _uniform(generator: torch.Generator | None, like: torch.Tensor, *shape: int) -> torch.Tensor:
+    """Uniform in ``[-1, 1)``, drawn on the CPU (one stream on every device), cast like ``like``."""
+    return (2 * torch.rand(*shape, generator=generator) - 1).to(device=like.device, dtype=like.dtype)
+
+
+def _moving_pairs(generator: torch.Generator | None, config: AffinePairConfig,
+                  like: torch.Tensor, batch: int) -> torch.Tensor:
+    """``(B,)`` 1 for the pairs that move, 0 for the still ones (``config.still_share``)."""
+    if config.still_share == 0:  # (no draw: earlier recipes keep their random stream)
+        return like.new_ones(batch)
+    return (torch.rand(batch, generator=generator) >= config.still_share).to(like)
+
+
+def _lands_inside(flow: torch.Tensor) -> torch.Tensor:
+    """``(B, 1, H, W)`` bool: the pixels whose target ``x + flow(x)`` lies inside the image."""
+    height, width = flow.shape[-2:]
+    target = pixel_grid(height, width, flow.device, flow.dtype) + flow
+    return ((target[:, :1] >= 0) & (target[:, :1] <= width - 1)
+            & (target[:, 1:] >= 0) & (target[:, 1:] <= height - 1))
 
 
 def random_affine_pairs(frames: torch.Tensor, config: AffinePairConfig,
@@ -55,15 +93,28 @@ def random_affine_pairs(frames: torch.Tensor, config: AffinePairConfig,
     """
     if frames.ndim != 4:
         raise ValueError(f"frames must be (B, C, H, W), got {tuple(frames.shape)}")
+    return _affine_pairs(frames, config, _moving_pairs(generator, config, frames, frames.shape[0]),
+                         generator)
+
+
+def _sample_at(image: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """``(B, C, H, W)`` image sampled bilinearly at ``(B, 2, H, W)`` pixel positions
+    ``(x, y)``; outside the image the border is repeated."""
+    height, width = image.shape[-2:]
+    normalised = torch.stack([2 * points[:, 0] / (width - 1) - 1,
+                              2 * points[:, 1] / (height - 1) - 1], -1)
+    return F.grid_sample(image, normalised, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def _affine_pairs(frames: torch.Tensor, config: AffinePairConfig, moving: torch.Tensor,
+                  generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`random_affine_pairs` with the ``(B,)`` moving-pair mask already drawn."""
     batch, _, height, width = frames.shape
     device, dtype = frames.device, frames.dtype
 
     def uniform(*shape: int) -> torch.Tensor:
-        return (2 * torch.rand(*shape, generator=generator) - 1).to(device=device, dtype=dtype)
+        return _uniform(generator, frames, *shape)
 
-    moving = torch.ones(batch, device=device, dtype=dtype)
-    if config.still_share > 0:  # (no draw otherwise: earlier recipes keep their random stream)
-        moving = (torch.rand(batch, generator=generator) >= config.still_share).to(device=device, dtype=dtype)
     angle = torch.deg2rad(uniform(batch) * config.max_rotation_deg) * moving
     scale = 1 + uniform(batch) * config.max_scale * moving
     shift = uniform(batch, 2) * torch.tensor(config.max_translation, dtype=dtype, device=device) \
@@ -81,11 +132,55 @@ def random_affine_pairs(frames: torch.Tensor, config: AffinePairConfig,
     inverse = torch.linalg.inv(linear)
     source = (inverse @ (grid - centre.view(1, 2, 1, 1) - shift.view(batch, 2, 1, 1)).flatten(2)
               ).view(batch, 2, height, width) + centre.view(1, 2, 1, 1)
-    normalised = torch.stack([2 * source[:, 0] / (width - 1) - 1, 2 * source[:, 1] / (height - 1) - 1], -1)
-    second = F.grid_sample(frames, normalised, mode="bilinear", padding_mode="border", align_corners=True)
-    valid = ((moved[:, :1] >= 0) & (moved[:, :1] <= width - 1)
-             & (moved[:, 1:] >= 0) & (moved[:, 1:] <= height - 1))
-    return second, flow, valid
+    return _sample_at(frames, source), flow, _lands_inside(flow)
+
+
+def random_layered_pairs(frames: torch.Tensor, config: AffinePairConfig,
+                         generator: torch.Generator | None = None,
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A random affine pair per frame with ``config.objects`` moving patches on top.
+
+    Patch ``k`` is an ellipse at a random place, textured by another frame of the batch
+    (rolled by ``k + 1`` along the batch and mirrored left to right). It lies on the first
+    image and moves, by its own random shift, to the second; later patches cover earlier
+    ones. Where a pair is still (``still_share``), its patches stay still too.
+
+    Args:
+        frames: ``(B, C, H, W)`` real frames.
+
+    Returns:
+        ``(first, second, flow, valid)``: the ``(B, C, H, W)`` first and second images, the
+        ``(B, 2, H, W)`` exact flow from first to second, and the ``(B, 1, H, W)`` bool mask
+        of the pixels whose target lies inside the image. Pixels hidden in the second image
+        by a patch still carry their true flow.
+    """
+    if frames.ndim != 4:
+        raise ValueError(f"frames must be (B, C, H, W), got {tuple(frames.shape)}")
+    batch, _, height, width = frames.shape
+    moving = _moving_pairs(generator, config, frames, batch)
+    second, flow, _ = _affine_pairs(frames, config, moving, generator)
+    moving = moving.view(batch, 1, 1, 1)
+    first = frames
+    grid = pixel_grid(height, width, frames.device, frames.dtype)                   # (1, 2, H, W)
+    size = frames.new_tensor([width, height]).view(1, 2, 1, 1)
+    low, high = config.object_radius
+    limit = frames.new_tensor(config.max_object_translation).view(1, 2, 1, 1)
+    for layer in range(config.objects):
+        texture = frames.roll(layer + 1, dims=0).flip(-1)
+        centre = (_uniform(generator, frames, batch, 2).view(batch, 2, 1, 1) + 1) / 2 * (size - 1)
+        axes = (low + (high - low) * (_uniform(generator, frames, batch, 2) + 1) / 2
+                ).view(batch, 2, 1, 1) * size
+        shift = _uniform(generator, frames, batch, 2).view(batch, 2, 1, 1) * limit * moving
+
+        def inside(points: torch.Tensor) -> torch.Tensor:
+            return (((points - centre) / axes) ** 2).sum(dim=1, keepdim=True) <= 1.0
+
+        # In the second image the patch shows, at y, what it showed at y - shift.
+        source = grid - shift
+        first = torch.where(inside(grid), texture, first)
+        second = torch.where(inside(source), _sample_at(texture, source), second)
+        flow = torch.where(inside(grid), shift.expand_as(flow), flow)
+    return first, second, flow, _lands_inside(flow)
 
 
 def multiscale_endpoint_loss(flows: list[torch.Tensor], truth: torch.Tensor,

@@ -19,7 +19,7 @@ from kestrel_tools.training.flow_pairs import PairSampler
 from kestrel_tools.training.flow_teacher import cached_teacher_flows
 
 TINY = FlowNetConfig(channels=(8, 12, 16), output_level=1, radius=2, iterations=1,
-                     decoder_width=16, feature_width=8)
+                     filter_width=16, feature_width=8)
 SHIFT = 3  # the second frame is the first moved SHIFT pixels to the right
 
 

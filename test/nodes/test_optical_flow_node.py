@@ -199,8 +199,8 @@ def test_bad_input_is_reported_and_skipped_while_the_node_keeps_running(motorcyc
 
 def test_learned_method_runs_the_loaded_model_and_is_accurate(motorcycle):
     """The shipped model (model_path empty), over DDS, equals the core offline and follows the
-    Motorcycle ground truth better than "no motion" does. (It is far from DIS: see
-    kestrel_core/weights/flow_small.md.)"""
+    Motorcycle ground truth (on this crop it measured 8.3 px against 44.3 px for no motion and
+    2.15 px for DIS medium; see kestrel_core/weights/flow_small.md)."""
     crop = (slice(200, 440), slice(100, 420))  # 320 x 240
     first = np.ascontiguousarray(motorcycle.left[crop])
     second = np.ascontiguousarray(motorcycle.right[crop])
@@ -218,7 +218,7 @@ def test_learned_method_runs_the_loaded_model_and_is_accurate(motorcycle):
     expected = FlowEstimator("learned", "cpu")(first, second, "cpu")
     np.testing.assert_allclose(flow, expected, atol=1e-3, rtol=0)
     no_motion_epe = flow_epe(np.zeros_like(flow), truth, known)
-    assert flow_epe(flow, truth, known) < 0.75 * no_motion_epe
+    assert flow_epe(flow, truth, known) < 0.3 * no_motion_epe
 
 
 def test_learned_method_with_a_missing_model_exits_with_a_reason(tmp_path):

@@ -20,7 +20,7 @@ from kestrel_tools.training.flow_pairs import PairSampler, consecutive_pairs, fo
 from kestrel_tools.training.frames import FrameSource
 
 TINY = FlowNetConfig(channels=(8, 12, 16), output_level=1, radius=2, iterations=1,
-                     decoder_width=16, feature_width=8)
+                     filter_width=16, feature_width=8)
 
 
 @pytest.fixture(scope="module")

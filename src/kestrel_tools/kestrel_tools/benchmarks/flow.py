@@ -168,8 +168,9 @@ def flow_section(repeats: int) -> list[str]:
             "outliers_back": flow_outlier_rate(backward, truth_back),
             "photo_oakd": mean_photometric_error(method, oakd),
             "photo_video": mean_photometric_error(method, [(first, second)]), "ms": ms}
+        timing = f"{ms:7.1f} ms @640x480" if np.isfinite(ms) else "not timed"
         print(f"{'flow':>20} | {name:<42} | EPE {results[name]['epe']:6.2f} / "
-              f"{results[name]['epe_back']:6.2f} px | {ms:7.1f} ms @640x480")
+              f"{results[name]['epe_back']:6.2f} px | {timing}")
     base_ms = results[DIS_BASELINE_NAME]["ms"]
     lines = [
         "## Optical flow",

@@ -1,18 +1,24 @@
-"""A small coarse-to-fine flow network: feature pyramid, local correlation, iterative updates.
+"""A small coarse-to-fine flow network: feature pyramid, local correlation, filtered matching.
 
-Architecture (in the spirit of PWC-Net and ARFlow, sized for a CPU):
+Architecture (in the spirit of PWC-Net and of cost-volume filtering, sized for a CPU):
 
-1. **Feature pyramid.** One encoder, shared by both frames, halves the resolution
-   ``levels`` times; the finest ``output_level`` and every coarser level are used.
+1. **Feature pyramid.** One encoder, shared by both frames, halves the resolution once per
+   level; the finest ``output_level`` and every coarser level are used.
 2. **Coarse to fine.** At the coarsest level the flow starts at zero. At each level the
    flow from the level above is upsampled (and doubled); then, ``iterations`` times, frame
-   2's features are warped by the current flow, a local correlation volume of radius
-   ``radius`` is built against frame 1's features, and a decoder shared by all levels reads
-   ``[correlation, frame-1 features, flow]`` and predicts a residual flow.
-3. **Output.** The flow at ``1 / 2**output_level`` is upsampled bilinearly to the input
-   size (and scaled), so it is in pixels of the input.
+   2's features are warped by the current flow and a local correlation volume of radius
+   ``radius`` is built against frame 1's features.
+3. **Filtered matching.** A cost filter shared by all levels reads ``[correlation, frame-1
+   features]`` and returns a correction of every displacement's score. The update is the
+   expected displacement under the softmax of ``temperature * correlation + correction``:
+   a convex combination of the window's displacements. It never sees the flow itself, only
+   the features it aligned, so it cannot extrapolate a motion it was handed (an earlier
+   decoder that regressed a residual from ``[correlation, features, flow]`` did: it doubled
+   real shifts). A step is bounded by the window, and a static scene stays static.
+4. **Output.** The flow at ``1 / 2**(output_level + 1)`` is upsampled bilinearly to the
+   input size (and scaled), so it is in pixels of the input.
 
-Inputs are padded to a multiple of ``2**levels`` and the flow is cropped back.
+Inputs are padded to a multiple of the coarsest stride and the flow is cropped back.
 """
 
 from __future__ import annotations
@@ -40,19 +46,19 @@ class FlowNetConfig:
     Attributes:
         channels: encoder output channels per level, finest first; level ``i`` has stride
             ``2**(i + 1)``. Its length is the number of levels.
-        output_level: index into ``channels`` of the finest level the decoder runs at
+        output_level: index into ``channels`` of the finest level the flow is estimated at
             (1: stride 4).
         radius: correlation radius in feature pixels of each level.
-        iterations: decoder updates per level.
-        decoder_width: width of the shared decoder's hidden layers.
-        feature_width: channels that each level's features are projected to before the decoder.
+        iterations: matching updates per level.
+        filter_width: width of the shared cost filter's hidden layers.
+        feature_width: channels that each level's features are projected to before the filter.
     """
 
-    channels: tuple[int, ...] = (16, 32, 48, 64, 96)
+    channels: tuple[int, ...] = (16, 32, 64, 96)
     output_level: int = 1
-    radius: int = 3
+    radius: int = 4
     iterations: int = 2
-    decoder_width: int = 32
+    filter_width: int = 32
     feature_width: int = 32
 
     def __post_init__(self) -> None:
@@ -62,8 +68,8 @@ class FlowNetConfig:
             raise ValueError(f"output_level must index channels, got {self.output_level}")
         if self.radius < 1 or self.iterations < 1:
             raise ValueError(f"radius and iterations must be >= 1, got {self.radius}, {self.iterations}")
-        if self.decoder_width < 8 or self.feature_width < 1:
-            raise ValueError("decoder_width must be >= 8 and feature_width >= 1")
+        if self.filter_width < 8 or self.feature_width < 1:
+            raise ValueError("filter_width must be >= 8 and feature_width >= 1")
 
     @property
     def stride(self) -> int:
@@ -112,18 +118,23 @@ class FeaturePyramid(nn.Module):
         return features
 
 
-class FlowDecoder(nn.Module):
-    """Residual flow from ``[correlation, features, flow]``; shared by every level."""
+class CostFilter(nn.Module):
+    """``(B, K, h, w)`` correlation and ``(B, F, h, w)`` features -> ``(B, K, h, w)`` score
+    corrections, one per displacement of the window; shared by every level.
 
-    def __init__(self, correlation_channels: int, feature_width: int, width: int) -> None:
+    The last layer starts at zero, so an untrained filter leaves the plain soft-argmax of the
+    correlation."""
+
+    def __init__(self, window: int, feature_width: int, width: int) -> None:
         super().__init__()
-        cin = correlation_channels + feature_width + 2
         self.body = nn.Sequential(
-            _conv(cin, width), _conv(width, width, dilation=2), _conv(width, width // 2, dilation=4),
-            _conv(width // 2, width // 2), nn.Conv2d(width // 2, 2, 3, padding=1))
+            _conv(window + feature_width, width), _conv(width, width, dilation=2),
+            _conv(width, width, dilation=4), nn.Conv2d(width, window, 3, padding=1))
+        nn.init.zeros_(self.body[-1].weight)
+        nn.init.zeros_(self.body[-1].bias)
 
-    def forward(self, correlation: torch.Tensor, features: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-        return self.body(torch.cat([correlation, features, flow], dim=1))
+    def forward(self, correlation: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        return self.body(torch.cat([correlation, features], dim=1))
 
 
 class PyramidFlowNet(nn.Module):
@@ -142,9 +153,7 @@ class PyramidFlowNet(nn.Module):
         self.project = nn.ModuleList(
             nn.Conv2d(c, config.feature_width, 1) for c in config.channels[config.output_level:])
         window = (2 * config.radius + 1) ** 2
-        self.decoder = FlowDecoder(window, config.feature_width, config.decoder_width)
-        nn.init.zeros_(self.decoder.body[-1].weight)
-        nn.init.zeros_(self.decoder.body[-1].bias)
+        self.cost_filter = CostFilter(window, config.feature_width, config.filter_width)
         self.log_temperature = nn.Parameter(torch.tensor(float(math.log(20.0))))
         offsets = torch.arange(-config.radius, config.radius + 1, dtype=torch.float32)
         dy, dx = torch.meshgrid(offsets, offsets, indexing="ij")
@@ -182,9 +191,10 @@ class PyramidFlowNet(nn.Module):
                 warped, _ = backward_warp(f2, flow, padding="zeros")
                 # Unit features: channel-summed correlation is the cosine similarity.
                 correlation = local_correlation(f1, warped, self.config.radius) * f1.shape[1]
-                weights = torch.softmax(self.log_temperature.exp() * correlation, dim=1)
-                matched = (weights.unsqueeze(2) * self.displacements).sum(dim=1)
-                flow = flow + matched + self.decoder(correlation, projected, flow)
+                scores = (self.log_temperature.exp() * correlation
+                          + self.cost_filter(correlation, projected))
+                weights = torch.softmax(scores, dim=1)                       # (B, K, h, w)
+                flow = flow + (weights.unsqueeze(2) * self.displacements).sum(dim=1)
             flows.append(flow)
         stride = 2 ** (self.config.output_level + 1)
         padded_h, padded_w = flow.shape[-2] * stride, flow.shape[-1] * stride

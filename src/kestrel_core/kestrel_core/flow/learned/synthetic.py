@@ -177,9 +177,10 @@ def random_layered_pairs(frames: torch.Tensor, config: AffinePairConfig,
 
         # In the second image the patch shows, at y, what it showed at y - shift.
         source = grid - shift
-        first = torch.where(inside(grid), texture, first)
+        covered = inside(grid)                                                  # (B, 1, H, W)
+        first = torch.where(covered, texture, first)
         second = torch.where(inside(source), _sample_at(texture, source), second)
-        flow = torch.where(inside(grid), shift.expand_as(flow), flow)
+        flow = torch.where(covered, shift.expand_as(flow), flow)
     return first, second, flow, _lands_inside(flow)
 
 

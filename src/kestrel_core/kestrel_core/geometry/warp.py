@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["flow_to_grid", "backward_warp", "pixel_grid"]
+__all__ = ["flow_to_grid", "backward_warp", "inside_image", "pixel_grid", "sample_at"]
 
 _PADDING_MODES = ("border", "zeros", "reflection")
 _SAMPLING_MODES = ("bilinear", "nearest", "bicubic")
@@ -61,9 +61,26 @@ def _normalise(target: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """``(B, 2, h, w)`` pixel coordinates in an ``height x width`` image -> ``(B, h, w, 2)``
     normalised grid (``align_corners=True``)."""
     # x_norm = 2 x / (W - 1) - 1; a size-1 axis has a single centre, mapped to 0.
-    scale = target.new_tensor([2.0 / max(width - 1, 1), 2.0 / max(height - 1, 1)]).view(1, 2, 1, 1)
+    # (2 x / (W - 1) rounds less than x * (2 / (W - 1)): identity sampling stays exact to 1e-6.)
+    extent = target.new_tensor([max(width - 1, 1), max(height - 1, 1)]).view(1, 2, 1, 1)
     offset = target.new_tensor([1.0 if width > 1 else 0.0, 1.0 if height > 1 else 0.0]).view(1, 2, 1, 1)
-    return (target * scale - offset).permute(0, 2, 3, 1)
+    return (2 * target / extent - offset).permute(0, 2, 3, 1)
+
+
+def inside_image(points: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``(B, 1, h, w)`` bool: which ``(B, 2, h, w)`` pixel positions ``(x, y)`` lie in an
+    ``height x width`` image, ``0 <= x <= width - 1`` and ``0 <= y <= height - 1``."""
+    x, y = points[:, 0:1], points[:, 1:2]
+    return (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
+
+
+def sample_at(image: torch.Tensor, points: torch.Tensor, padding: str = "border",
+              mode: str = "bilinear") -> torch.Tensor:
+    """``(B, C, H, W)`` image read at ``(B, 2, h, w)`` pixel positions ``(x, y)`` -> ``(B, C,
+    h, w)``. ``padding`` and ``mode`` are as in :func:`backward_warp`, which is this at
+    ``pixel + flow``; call it directly where the positions themselves are known."""
+    grid = _normalise(points, *image.shape[-2:])
+    return F.grid_sample(image, grid, mode=mode, padding_mode=padding, align_corners=True)
 
 
 def backward_warp(
@@ -115,11 +132,8 @@ def backward_warp(
 
     img_h, img_w = image.shape[-2:]
     target = pixel_grid(flow.shape[2], flow.shape[3], flow.device, flow.dtype) + flow
-    grid = _normalise(target, img_h, img_w)
-    warped = F.grid_sample(image, grid, mode=mode, padding_mode=padding, align_corners=True)
+    warped = sample_at(image, target, padding, mode)
 
     with torch.no_grad():
-        tx, ty = target[:, 0:1], target[:, 1:2]
-        inside = (tx >= 0) & (tx <= img_w - 1) & (ty >= 0) & (ty <= img_h - 1)
-        valid = inside & finite
+        valid = inside_image(target, img_h, img_w) & finite
     return warped, valid

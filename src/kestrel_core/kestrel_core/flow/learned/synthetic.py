@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from kestrel_core.geometry.warp import pixel_grid
+from kestrel_core.geometry.warp import inside_image, pixel_grid, sample_at
 
 __all__ = ["AffinePairConfig", "multiscale_endpoint_loss", "random_affine_pairs", "random_layered_pairs"]
 
@@ -73,9 +73,7 @@ def _moving_pairs(generator: torch.Generator | None, config: AffinePairConfig,
 def _lands_inside(flow: torch.Tensor) -> torch.Tensor:
     """``(B, 1, H, W)`` bool: the pixels whose target ``x + flow(x)`` lies inside the image."""
     height, width = flow.shape[-2:]
-    target = pixel_grid(height, width, flow.device, flow.dtype) + flow
-    return ((target[:, :1] >= 0) & (target[:, :1] <= width - 1)
-            & (target[:, 1:] >= 0) & (target[:, 1:] <= height - 1))
+    return inside_image(pixel_grid(height, width, flow.device, flow.dtype) + flow, height, width)
 
 
 def random_affine_pairs(frames: torch.Tensor, config: AffinePairConfig,
@@ -95,15 +93,6 @@ def random_affine_pairs(frames: torch.Tensor, config: AffinePairConfig,
         raise ValueError(f"frames must be (B, C, H, W), got {tuple(frames.shape)}")
     return _affine_pairs(frames, config, _moving_pairs(generator, config, frames, frames.shape[0]),
                          generator)
-
-
-def _sample_at(image: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """``(B, C, H, W)`` image sampled bilinearly at ``(B, 2, H, W)`` pixel positions
-    ``(x, y)``; outside the image the border is repeated."""
-    height, width = image.shape[-2:]
-    normalised = torch.stack([2 * points[:, 0] / (width - 1) - 1,
-                              2 * points[:, 1] / (height - 1) - 1], -1)
-    return F.grid_sample(image, normalised, mode="bilinear", padding_mode="border", align_corners=True)
 
 
 def _affine_pairs(frames: torch.Tensor, config: AffinePairConfig, moving: torch.Tensor,
@@ -132,7 +121,7 @@ def _affine_pairs(frames: torch.Tensor, config: AffinePairConfig, moving: torch.
     inverse = torch.linalg.inv(linear)
     source = (inverse @ (grid - centre.view(1, 2, 1, 1) - shift.view(batch, 2, 1, 1)).flatten(2)
               ).view(batch, 2, height, width) + centre.view(1, 2, 1, 1)
-    return _sample_at(frames, source), flow, _lands_inside(flow)
+    return sample_at(frames, source), flow, inside_image(moved, height, width)
 
 
 def random_layered_pairs(frames: torch.Tensor, config: AffinePairConfig,
@@ -179,7 +168,7 @@ def random_layered_pairs(frames: torch.Tensor, config: AffinePairConfig,
         source = grid - shift
         covered = inside(grid)                                                  # (B, 1, H, W)
         first = torch.where(covered, texture, first)
-        second = torch.where(inside(source), _sample_at(texture, source), second)
+        second = torch.where(inside(source), sample_at(texture, source), second)
         flow = torch.where(covered, shift.expand_as(flow), flow)
     return first, second, flow, _lands_inside(flow)
 
